@@ -1,0 +1,279 @@
+"""Asset checks of the PMU tables, each scoped to the days being materialised.
+
+Blocking (downstream assets wait): unique non-null keys, references between tables, arrival order
+referencing runners. Warnings: official races still without rapports, dead letters. Reconciliation
+counts the records in the stored raw payloads independently of the parser and compares them with
+the rows in the tables.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import dagster as dg
+import sqlalchemy as sa
+
+from ingestion_platform.defs.pmu import tables
+from ingestion_platform.defs.pmu.assets import (
+    PARTICIPANTS,
+    PARTITIONS,
+    PERFORMANCES,
+    PROGRAMME,
+    RAPPORTS,
+    SOURCE,
+)
+from ingestion_platform.lib.checks import (
+    CheckFn,
+    CheckInputs,
+    CheckOutcome,
+    dead_letter_check,
+    reference_check,
+    unique_key_check,
+    warehouse_check,
+)
+
+_RACE_REQUEST = re.compile(r"^R(\d+)C(\d+)_(\w+)$")
+
+
+def _keys(table: sa.Table) -> list[str]:
+    return [c.name for c in table.primary_key.columns]
+
+
+def _key_checks() -> list[dg.AssetChecksDefinition]:
+    dated = [
+        (PROGRAMME, tables.daily_program),
+        (PROGRAMME, tables.race_meeting),
+        (PROGRAMME, tables.race),
+        (PARTICIPANTS, tables.race_participant),
+        (RAPPORTS, tables.race_bet),
+        (RAPPORTS, tables.bet_report),
+    ]
+    checks = [
+        unique_key_check(asset=asset, table=t, key=_keys(t), window_column="program_date", partitions_def=PARTITIONS)
+        for asset, t in dated
+    ]
+    # Dimensions and history span days: their keys are checked for the whole table.
+    for asset, t in [
+        (PARTICIPANTS, tables.horse),
+        (PARTICIPANTS, tables.jockey),
+        (PARTICIPANTS, tables.trainer),
+        (PERFORMANCES, tables.horse_race_history),
+    ]:
+        checks.append(unique_key_check(asset=asset, table=t, key=_keys(t), partitions_def=PARTITIONS))
+    return checks
+
+
+def _reference_checks() -> list[dg.AssetChecksDefinition]:
+    race_key = ["program_date", "meeting_num", "race_num"]
+    rp = tables.race_participant
+    return [
+        reference_check(
+            asset=PROGRAMME,
+            child=tables.race,
+            child_columns=["program_date", "meeting_num"],
+            parent=tables.race_meeting,
+            window_column="program_date",
+            partitions_def=PARTITIONS,
+        ),
+        reference_check(
+            asset=PARTICIPANTS,
+            child=rp,
+            child_columns=race_key,
+            parent=tables.race,
+            window_column="program_date",
+            partitions_def=PARTITIONS,
+        ),
+        reference_check(
+            asset=PARTICIPANTS,
+            child=rp,
+            child_columns=["horse_key"],
+            parent=tables.horse,
+            window_column="program_date",
+            partitions_def=PARTITIONS,
+        ),
+        reference_check(
+            asset=PARTICIPANTS,
+            child=rp,
+            child_columns=["jockey_key"],
+            parent=tables.jockey,
+            window_column="program_date",
+            partitions_def=PARTITIONS,
+        ),
+        reference_check(
+            asset=PARTICIPANTS,
+            child=rp,
+            child_columns=["trainer_key"],
+            parent=tables.trainer,
+            window_column="program_date",
+            partitions_def=PARTITIONS,
+        ),
+        reference_check(
+            asset=PERFORMANCES,
+            child=tables.horse_race_history,
+            child_columns=["horse_key"],
+            parent=tables.horse,
+            partitions_def=PARTITIONS,
+        ),
+        reference_check(
+            asset=RAPPORTS,
+            child=tables.race_bet,
+            child_columns=race_key,
+            parent=tables.race,
+            window_column="program_date",
+            partitions_def=PARTITIONS,
+        ),
+        reference_check(
+            asset=RAPPORTS,
+            child=tables.bet_report,
+            child_columns=[*race_key, "bet_type_code"],
+            parent=tables.race_bet,
+            window_column="program_date",
+            partitions_def=PARTITIONS,
+        ),
+    ]
+
+
+def _arrival_references_runners(inputs: CheckInputs) -> CheckOutcome:
+    race, rp = tables.race, tables.race_participant
+    races = inputs.warehouse.fetch(
+        sa.select(race.c.program_date, race.c.meeting_num, race.c.race_num, race.c.arrival_order).where(
+            inputs.where(race, "program_date"), race.c.arrival_order.is_not(None)
+        )
+    )
+    runners = {
+        (r["program_date"], r["meeting_num"], r["race_num"], r["horse_num"])
+        for r in inputs.warehouse.fetch(
+            sa.select(rp.c.program_date, rp.c.meeting_num, rp.c.race_num, rp.c.horse_num).where(
+                inputs.where(rp, "program_date"), sa.not_(rp.c.is_non_runner)
+            )
+        )
+    }
+    raced = {key[:3] for key in runners}
+    bad = []
+    checked = 0
+    for r in races:
+        key = (r["program_date"], r["meeting_num"], r["race_num"])
+        if key not in raced:  # participants not loaded (yet) for this race: nothing to compare
+            continue
+        for group in r["arrival_order"] or []:
+            for number in group:
+                checked += 1
+                if (*key, number) not in runners:
+                    bad.append({"race": f"{key[0]} R{key[1]}C{key[2]}", "horse_num": number})
+    return CheckOutcome(passed=not bad, checked=checked, failures=len(bad), sample=bad)
+
+
+def _official_races_have_rapports(inputs: CheckInputs) -> CheckOutcome:
+    race, bet = tables.race, tables.race_bet
+    match = sa.and_(
+        bet.c.program_date == race.c.program_date,
+        bet.c.meeting_num == race.c.meeting_num,
+        bet.c.race_num == race.c.race_num,
+    )
+    official = sa.and_(inputs.where(race, "program_date"), race.c.is_official, sa.not_(race.c.is_cancelled))
+    missing = inputs.warehouse.fetch(
+        sa.select(race.c.program_date, race.c.meeting_num, race.c.race_num, race.c.status).where(
+            official, ~sa.exists().where(match)
+        )
+    )
+    checked = inputs.warehouse.count(race, official)
+    return CheckOutcome(passed=not missing, checked=checked, failures=len(missing), sample=missing)
+
+
+def _reconciliation(endpoint: str, table: sa.Table, count_records: Callable[[Any], int]) -> CheckFn:
+    """Rows per race in ``table`` == records per race in the raw ``endpoint`` payloads."""
+
+    def fn(inputs: CheckInputs) -> CheckOutcome:
+        mismatches = []
+        checked = 0
+        dead = {(x.partition, x.request) for x in inputs.raw_store.dead_letters(SOURCE)}
+        for day in inputs.days():
+            partition = day.isoformat()
+            counts = Counter(
+                (r["meeting_num"], r["race_num"])
+                for r in inputs.warehouse.fetch(
+                    sa.select(table.c.meeting_num, table.c.race_num).where(table.c.program_date == day)
+                )
+            )
+            for request in inputs.raw_store.requests(SOURCE, partition):
+                match = _RACE_REQUEST.match(request)
+                if not match or match.group(3) != endpoint or (partition, request) in dead:
+                    continue
+                payload = json.loads(inputs.raw_store.read(SOURCE, partition, request).body)
+                expected = count_records(payload)
+                actual = counts.get((int(match.group(1)), int(match.group(2))), 0)
+                checked += 1
+                if expected != actual:
+                    mismatches.append({"partition": partition, "request": request, "raw": expected, "rows": actual})
+        return CheckOutcome(passed=not mismatches, checked=checked, failures=len(mismatches), sample=mismatches)
+
+    return fn
+
+
+def _runner_count(payload: dict) -> int:
+    return len({p.get("numPmu") for p in payload.get("participants") or []})
+
+
+def _dividend_line_count(payload: list | None) -> int:
+    return len(
+        {
+            (bet.get("typePari"), line.get("libelle"), str(line.get("combinaison")))
+            for bet in payload or []
+            for line in bet.get("rapports") or []
+        }
+    )
+
+
+def _custom_checks() -> list[dg.AssetChecksDefinition]:
+    return [
+        warehouse_check(
+            asset=PARTICIPANTS,
+            name="arrival_order_references_runners",
+            description="Every horse number in race.arrival_order is a runner (not a non-runner) of that race.",
+            fn=_arrival_references_runners,
+            blocking=True,
+            partitions_def=PARTITIONS,
+        ),
+        warehouse_check(
+            asset=RAPPORTS,
+            name="official_races_have_rapports",
+            description="Every official, non-cancelled race of the window has its bet reports.",
+            fn=_official_races_have_rapports,
+            severity=dg.AssetCheckSeverity.WARN,
+            partitions_def=PARTITIONS,
+        ),
+        warehouse_check(
+            asset=PARTICIPANTS,
+            name="participants_reconcile_with_raw",
+            description="Runners per race in race_participant equal the runners in the stored raw payloads.",
+            fn=_reconciliation("participants", tables.race_participant, _runner_count),
+            partitions_def=PARTITIONS,
+        ),
+        warehouse_check(
+            asset=RAPPORTS,
+            name="rapports_reconcile_with_raw",
+            description="Dividend lines per race in bet_report equal the lines in the stored raw payloads.",
+            fn=_reconciliation("rapports", tables.bet_report, _dividend_line_count),
+            partitions_def=PARTITIONS,
+        ),
+    ]
+
+
+pmu_checks = [
+    *_key_checks(),
+    *_reference_checks(),
+    *_custom_checks(),
+    *[
+        dead_letter_check(asset=a, source=SOURCE, partitions_def=PARTITIONS)
+        for a in (PROGRAMME, PARTICIPANTS, PERFORMANCES, RAPPORTS)
+    ],
+]
+
+
+@dg.definitions
+def pmu_check_definitions() -> dg.Definitions:
+    return dg.Definitions(asset_checks=pmu_checks)

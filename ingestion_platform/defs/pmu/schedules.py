@@ -1,0 +1,123 @@
+"""When PMU data is loaded.
+
+* ``pmu_morning_schedule`` (09:00 Europe/Paris): today's programme, participants and the runners'
+  past performances, as soon as the day's cards are final.
+* ``pmu_results_schedule`` (23:30 Europe/Paris): today's programme and participants again (race
+  statuses, arrival order, times) and the rapports of the races that are official by then.
+* ``pmu_late_rapports_sensor`` (every 30 min): races of the last days that started more than an
+  hour ago and still have no rapports (results not official at 23:30, stewards' enquiries) get a
+  results run for their day; it asks at most once per ``PMU_LATE_RAPPORTS_EVERY_H`` hours per day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+import sqlalchemy as sa
+
+from ingestion_platform.defs.pmu import tables
+from ingestion_platform.defs.pmu.assets import PARTICIPANTS, PARTITIONS, PERFORMANCES, PROGRAMME, RAPPORTS
+from ingestion_platform.lib.warehouse import WarehouseResource
+
+PARIS = ZoneInfo("Europe/Paris")
+LOOKBACK_DAYS = int(os.environ.get("PMU_LATE_RAPPORTS_DAYS") or 3)
+REQUEST_EVERY = dt.timedelta(hours=float(os.environ.get("PMU_LATE_RAPPORTS_EVERY_H") or 2))
+
+pmu_day_job = dg.define_asset_job(
+    "pmu_day_job",
+    selection=dg.AssetSelection.assets(PROGRAMME, PARTICIPANTS, PERFORMANCES),
+    partitions_def=PARTITIONS,
+    description="Programme, participants and performance history of one day (morning run).",
+)
+
+pmu_results_job = dg.define_asset_job(
+    "pmu_results_job",
+    selection=dg.AssetSelection.assets(PROGRAMME, PARTICIPANTS, RAPPORTS),
+    partitions_def=PARTITIONS,
+    description="Programme, participants (results) and rapports of one day (evening run).",
+)
+
+
+def _paris_day(context: dg.ScheduleEvaluationContext) -> str:
+    return context.scheduled_execution_time.astimezone(PARIS).date().isoformat()
+
+
+@dg.schedule(
+    job=pmu_day_job,
+    cron_schedule="0 9 * * *",
+    execution_timezone="Europe/Paris",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)
+def pmu_morning_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    """Today's cards: programme, participants, performances."""
+    day = _paris_day(context)
+    return dg.RunRequest(run_key=f"morning-{day}", partition_key=day, tags={"pmu/trigger": "morning"})
+
+
+@dg.schedule(
+    job=pmu_results_job,
+    cron_schedule="30 23 * * *",
+    execution_timezone="Europe/Paris",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)
+def pmu_results_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    """Today's results and rapports once races are official."""
+    day = _paris_day(context)
+    return dg.RunRequest(run_key=f"results-{day}", partition_key=day, tags={"pmu/trigger": "results"})
+
+
+def races_missing_rapports(warehouse: WarehouseResource, now: dt.datetime, days: list[dt.date]) -> dict[str, int]:
+    """Per day: races started over an hour before ``now``, not cancelled, without rapports."""
+    race, bet = tables.race, tables.race_bet
+    has_rapports = sa.exists().where(
+        bet.c.program_date == race.c.program_date,
+        bet.c.meeting_num == race.c.meeting_num,
+        bet.c.race_num == race.c.race_num,
+    )
+    stmt = (
+        sa.select(race.c.program_date, sa.func.count().label("missing"))
+        .where(
+            race.c.program_date.in_(days),
+            sa.not_(race.c.is_cancelled),
+            race.c.starts_at < now - dt.timedelta(hours=1),
+            ~has_rapports,
+        )
+        .group_by(race.c.program_date)
+    )
+    wh = warehouse.get()
+    wh.ensure_tables([race, bet])
+    return {str(r["program_date"]): int(r["missing"]) for r in wh.fetch(stmt)}
+
+
+@dg.sensor(
+    job=pmu_results_job,
+    minimum_interval_seconds=1800,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def pmu_late_rapports_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource) -> dg.SensorResult:
+    """Re-runs the results of recent days whose finished races still lack rapports."""
+    now = dt.datetime.now(dt.UTC)
+    today = now.astimezone(PARIS).date()
+    days = [today - dt.timedelta(days=i) for i in range(LOOKBACK_DAYS)]
+    last_asked: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+    missing = races_missing_rapports(warehouse, now, days)
+    requests = []
+    for day, count in sorted(missing.items()):
+        previous = last_asked.get(day)
+        if previous and now - dt.datetime.fromisoformat(previous) < REQUEST_EVERY:
+            continue
+        last_asked[day] = now.isoformat()
+        requests.append(
+            dg.RunRequest(
+                run_key=f"late-rapports-{day}-{now:%Y%m%dT%H%M}",
+                partition_key=day,
+                tags={"pmu/trigger": "late-rapports", "pmu/missing_rapports": str(count)},
+            )
+        )
+    keep = {d.isoformat() for d in days}
+    cursor = json.dumps({d: t for d, t in last_asked.items() if d in keep}, sort_keys=True)
+    return dg.SensorResult(run_requests=requests, cursor=cursor)

@@ -1,0 +1,557 @@
+"""The warehouse: one database, one namespace per source, three bulk load modes.
+
+A warehouse is addressed by a SQLAlchemy URL (``INGESTION_DATABASE_URL``). PostgreSQL is the
+production target; the embedded default is SQLite under the data directory.
+
+Namespaces
+    Tables are SQLAlchemy Core ``Table`` objects whose ``schema`` is the source's namespace
+    (``pmu``, ``platform`` ...). On PostgreSQL that is a real schema. On SQLite each namespace is a
+    database file attached under the namespace's name (``warehouse.db`` + ``warehouse.pmu.db``), so
+    the same ``Table`` objects and the same SQL serve both engines.
+
+Load modes (each one transaction, rows streamed so memory stays flat in the number of rows)
+    ``upsert``          insert new keys, update rows whose values changed, leave identical rows
+                        untouched; reports created / updated / unchanged.
+    ``insert_missing``  insert new keys only (``ON CONFLICT DO NOTHING``).
+    ``replace_window``  upsert, then delete the rows of the given window whose keys were not in
+                        the new set: for sets that can shrink. Re-running reports all unchanged.
+
+    Rows go first into a temporary staging table (PostgreSQL: ``COPY``; SQLite: executemany), then
+    one set-based ``INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE ... WHERE (values) IS DISTINCT
+    FROM EXCLUDED (values)``. The lineage columns ``_ingested_at`` and ``_run_id`` are written on
+    insert and update but never count as a change. Duplicate keys inside one load: last row wins.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import io
+import json
+import os
+import re
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.engine import Connection
+
+LINEAGE_COLUMNS = ("_ingested_at", "_run_id")
+LOAD_MODES = ("upsert", "insert_missing", "replace_window")
+_SQLITE_CHUNK = 5_000
+_COPY_CHUNK_BYTES = 1 << 20
+
+
+def lineage_columns() -> list[sa.Column]:
+    """Fresh lineage columns to append to every warehouse table."""
+    return [
+        sa.Column(
+            "_ingested_at",
+            sa.DateTime(timezone=True),
+            comment="UTC time of the load that last inserted or changed this row",
+        ),
+        sa.Column("_run_id", sa.String(64), comment="Dagster run id of that load"),
+    ]
+
+
+def default_data_dir() -> Path:
+    """``INGESTION_DATA_DIR`` or ``./.data``: raw store, dead letters and the SQLite warehouse."""
+    return Path(os.environ.get("INGESTION_DATA_DIR") or ".data").resolve()
+
+
+def default_database_url() -> str:
+    """``INGESTION_DATABASE_URL`` or the embedded SQLite file under the data directory."""
+    url = os.environ.get("INGESTION_DATABASE_URL")
+    if url:
+        return url
+    return f"sqlite:///{default_data_dir() / 'warehouse.db'}"
+
+
+@dataclass
+class LoadResult:
+    """What one load did to one table. ``received`` counts rows passed in, duplicates included."""
+
+    table: str
+    mode: str
+    received: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+
+    @property
+    def duplicates(self) -> int:
+        """Rows that repeated a key already present earlier in the same load."""
+        return self.received - self.created - self.updated - self.unchanged
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "duplicates": self.duplicates}
+
+    def __add__(self, other: LoadResult) -> LoadResult:
+        return LoadResult(
+            table=self.table if self.table == other.table else f"{self.table},{other.table}",
+            mode=self.mode if self.mode == other.mode else "mixed",
+            received=self.received + other.received,
+            created=self.created + other.created,
+            updated=self.updated + other.updated,
+            unchanged=self.unchanged + other.unchanged,
+            deleted=self.deleted + other.deleted,
+        )
+
+
+class Warehouse:
+    """Engine plus bulk loads. Thread-safe; one instance per process is enough."""
+
+    def __init__(self, url: str | None = None, *, echo: bool = False) -> None:
+        self.url = _normalise_url(url or default_database_url())
+        self.dialect = self.url.get_backend_name()
+        if self.dialect not in ("sqlite", "postgresql"):
+            raise ValueError(f"unsupported warehouse URL {self.url!r}: use sqlite or postgresql")
+        self._namespaces: set[str] = set()
+        self._lock = threading.Lock()
+        self._created: set[str] = set()
+        if self.dialect == "sqlite":
+            self._sqlite_path = Path(self.url.database or "").resolve()
+            if not self.url.database or self.url.database == ":memory:":
+                raise ValueError("the SQLite warehouse needs a file path (namespaces are attached files)")
+            self._sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+            self._namespaces.update(self._existing_sqlite_namespaces())
+            self.engine = sa.create_engine(self.url, echo=echo, connect_args={"timeout": 60})
+            sa.event.listen(self.engine, "connect", self._sqlite_on_connect)
+            sa.event.listen(self.engine, "begin", _sqlite_begin_immediate)
+        else:
+            self.engine = sa.create_engine(self.url, echo=echo, pool_pre_ping=True)
+
+    # -- namespaces and tables -------------------------------------------------------------
+    def _namespace_file(self, namespace: str) -> Path:
+        return self._sqlite_path.with_name(f"{self._sqlite_path.stem}.{namespace}.db")
+
+    def _existing_sqlite_namespaces(self) -> set[str]:
+        stem = self._sqlite_path.stem
+        pattern = re.compile(rf"^{re.escape(stem)}\.([A-Za-z_][A-Za-z0-9_]*)\.db$")
+        found = set()
+        for path in self._sqlite_path.parent.glob(f"{stem}.*.db"):
+            match = pattern.match(path.name)
+            if match:
+                found.add(match.group(1))
+        return found
+
+    def _sqlite_on_connect(self, dbapi_conn: Any, _record: Any) -> None:
+        # Autocommit at the driver level: transactions are begun explicitly (BEGIN IMMEDIATE),
+        # which is what makes SQLite's transactional DDL and write locking predictable.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA busy_timeout = 60000")
+        cur.execute("PRAGMA journal_mode = WAL")
+        for namespace in sorted(self._namespaces):
+            cur.execute(f'ATTACH DATABASE ? AS "{namespace}"', (str(self._namespace_file(namespace)),))
+            cur.execute(f'PRAGMA "{namespace}".journal_mode = WAL')
+        cur.close()
+
+    def _register_namespace(self, namespace: str) -> None:
+        if self.dialect != "sqlite" or namespace in self._namespaces:
+            return
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", namespace):
+            raise ValueError(f"invalid namespace name {namespace!r}")
+        self._namespaces.add(namespace)
+        # Pooled connections were opened without this namespace attached.
+        self.engine.dispose()
+
+    def ensure_tables(self, tables: Iterable[sa.Table]) -> None:
+        """Create the namespaces and tables that do not exist yet (safe to call concurrently)."""
+        todo = [t for t in tables if t.fullname not in self._created]
+        if not todo:
+            return
+        with self._lock:
+            for namespace in sorted({t.schema for t in todo if t.schema}):
+                self._register_namespace(namespace)
+            with self.engine.begin() as conn:
+                if self.dialect == "postgresql":
+                    # Serialise DDL between processes that start at the same time.
+                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('ingestion_ddl'))"))
+                    for namespace in sorted({t.schema for t in todo if t.schema}):
+                        conn.execute(sa.schema.CreateSchema(namespace, if_not_exists=True))
+                for table in todo:
+                    table.create(conn, checkfirst=True)
+            self._created.update(t.fullname for t in todo)
+
+    # -- reads -----------------------------------------------------------------------------
+    def count(self, table: sa.Table, where: sa.ColumnElement[bool] | None = None) -> int:
+        stmt = sa.select(sa.func.count()).select_from(table)
+        if where is not None:
+            stmt = stmt.where(where)
+        with self.engine.connect() as conn:
+            return int(conn.execute(stmt).scalar_one())
+
+    def fetch(self, stmt: sa.Executable) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(stmt)]
+
+    # -- loads -----------------------------------------------------------------------------
+    def load(
+        self,
+        table: sa.Table,
+        rows: Iterable[Mapping[str, Any]],
+        *,
+        mode: str = "upsert",
+        window: sa.ColumnElement[bool] | Mapping[str, Any] | None = None,
+        run_id: str | None = None,
+        connection: Connection | None = None,
+    ) -> LoadResult:
+        """Load ``rows`` (mappings keyed by column name) into ``table`` in one transaction.
+
+        ``window`` (``replace_window`` only) bounds the rows that may be deleted: a mapping of
+        column equalities or any boolean SQLAlchemy expression on ``table``. ``connection`` lets a
+        caller put several loads in one transaction of its own.
+        """
+        if mode not in LOAD_MODES:
+            raise ValueError(f"unknown load mode {mode!r}; expected one of {LOAD_MODES}")
+        if mode == "replace_window" and window is None:
+            raise ValueError("replace_window needs a window")
+        if not table.primary_key.columns:
+            raise ValueError(f"table {table.fullname} has no primary key")
+        self.ensure_tables([table])
+        if connection is not None:
+            return self._load(connection, table, rows, mode, window, run_id)
+        with self.engine.begin() as conn:
+            return self._load(conn, table, rows, mode, window, run_id)
+
+    def _load(
+        self,
+        conn: Connection,
+        table: sa.Table,
+        rows: Iterable[Mapping[str, Any]],
+        mode: str,
+        window: sa.ColumnElement[bool] | Mapping[str, Any] | None,
+        run_id: str | None,
+    ) -> LoadResult:
+        data_cols = [c for c in table.columns if c.name not in LINEAGE_COLUMNS]
+        key_cols = [c.name for c in table.primary_key.columns]
+        stage = _stage_table(table, data_cols)
+        stage.create(conn)
+        try:
+            if self.dialect == "postgresql":
+                received = _copy_into(conn, stage, data_cols, rows)
+            else:
+                received = _executemany_into(conn, stage, data_cols, rows)
+                _sqlite_dedupe(conn, stage, key_cols)
+            result = LoadResult(table=table.fullname, mode=mode, received=received)
+            now = dt.datetime.now(dt.UTC)
+            if self.dialect == "postgresql":
+                created, updated, distinct = _pg_merge(conn, table, stage, data_cols, key_cols, mode, now, run_id)
+            else:
+                created, updated, distinct = _sqlite_merge(conn, table, stage, data_cols, key_cols, mode, now, run_id)
+            result.created, result.updated = created, updated
+            result.unchanged = distinct - created - updated
+            if mode == "replace_window":
+                result.deleted = _delete_missing(conn, table, stage, key_cols, _window_clause(table, window))
+        finally:
+            stage.drop(conn)
+        return result
+
+
+class WarehouseError(RuntimeError):
+    """A load failed; the message names the table."""
+
+
+# -- staging ---------------------------------------------------------------------------------
+def _stage_table(table: sa.Table, data_cols: Sequence[sa.Column]) -> sa.Table:
+    name = f"_stage_{table.schema + '_' if table.schema else ''}{table.name}"
+    return sa.Table(
+        name,
+        sa.MetaData(),
+        *[sa.Column(c.name, c.type) for c in data_cols],
+        prefixes=["TEMPORARY"],
+    )
+
+
+def _executemany_into(
+    conn: Connection, stage: sa.Table, data_cols: Sequence[sa.Column], rows: Iterable[Mapping[str, Any]]
+) -> int:
+    names = [c.name for c in data_cols]
+    insert = stage.insert()
+    received = 0
+    batch: list[dict[str, Any]] = []
+    for row in rows:
+        batch.append({n: row.get(n) for n in names})
+        if len(batch) >= _SQLITE_CHUNK:
+            conn.execute(insert, batch)
+            received += len(batch)
+            batch = []
+    if batch:
+        conn.execute(insert, batch)
+        received += len(batch)
+    return received
+
+
+def _sqlite_dedupe(conn: Connection, stage: sa.Table, key_cols: Sequence[str]) -> None:
+    keys = ", ".join(_quote(conn, k) for k in key_cols)
+    name = _quote(conn, stage.name)
+    conn.exec_driver_sql(f"DELETE FROM {name} WHERE rowid NOT IN (SELECT max(rowid) FROM {name} GROUP BY {keys})")
+
+
+# COPY text format: tab separated, \N for NULL, backslash escapes.
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(value: Any) -> str:
+    if value is None:
+        return "\\N"
+    if isinstance(value, str):
+        return value.translate(_COPY_ESCAPES)
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, (int, decimal.Decimal)):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str).translate(_COPY_ESCAPES)
+    return str(value).translate(_COPY_ESCAPES)
+
+
+def _json_text(value: Any) -> str:
+    if value is None:
+        return "\\N"
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str).translate(_COPY_ESCAPES)
+
+
+def _converter(column: sa.Column) -> Callable[[Any], str]:
+    # JSON columns serialise strings as JSON too ("abc" -> "\"abc\""), like SQLAlchemy does.
+    if isinstance(column.type, sa.JSON):
+        return _json_text
+    return _copy_text
+
+
+class _CopyStream(io.RawIOBase):
+    """A file object that renders rows to COPY text lazily, so memory does not grow with rows."""
+
+    def __init__(self, lines: Iterator[str]) -> None:
+        self._lines = lines
+        self._buffer = b""
+        self.rows = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:  # psycopg2 calls read(size)
+        want = _COPY_CHUNK_BYTES if size is None or size < 0 else max(size, 1)
+        parts = [self._buffer] if self._buffer else []
+        length = len(self._buffer)
+        for line in self._lines:
+            encoded = line.encode("utf-8")
+            parts.append(encoded)
+            length += len(encoded)
+            self.rows += 1
+            if length >= want:
+                break
+        data = b"".join(parts)
+        self._buffer = data[want:]
+        return data[:want]
+
+
+def _copy_into(
+    conn: Connection, stage: sa.Table, data_cols: Sequence[sa.Column], rows: Iterable[Mapping[str, Any]]
+) -> int:
+    names = [c.name for c in data_cols]
+    converters = [_converter(c) for c in data_cols]
+    pairs = list(zip(names, converters, strict=True))
+
+    def lines() -> Iterator[str]:
+        for row in rows:
+            yield "\t".join([conv(row.get(name)) for name, conv in pairs]) + "\n"
+
+    stream = _CopyStream(lines())
+    columns = ", ".join(_quote(conn, n) for n in names)
+    dbapi = conn.connection.dbapi_connection
+    with dbapi.cursor() as cur:
+        cur.copy_expert(f"COPY {_quote(conn, stage.name)} ({columns}) FROM STDIN", stream, size=_COPY_CHUNK_BYTES)
+    return stream.rows
+
+
+# -- merge -----------------------------------------------------------------------------------
+def _changed(table: sa.Table, excluded: Any, value_cols: Sequence[sa.Column]) -> sa.ColumnElement[bool]:
+    """True when any value column differs (NULL-safe). JSON is compared as its text."""
+    terms = []
+    for col in value_cols:
+        left, right = table.c[col.name], excluded[col.name]
+        if isinstance(col.type, sa.JSON):
+            left, right = sa.cast(left, sa.Text), sa.cast(right, sa.Text)
+        terms.append(left.is_distinct_from(right))
+    return sa.or_(*terms) if terms else sa.false()
+
+
+def _upsert_stmt(
+    dialect_insert: Callable[[sa.Table], Any],
+    table: sa.Table,
+    source: sa.Select,
+    data_cols: Sequence[sa.Column],
+    key_cols: Sequence[str],
+    mode: str,
+) -> Any:
+    names = [c.name for c in data_cols] + list(LINEAGE_COLUMNS)
+    stmt = dialect_insert(table).from_select(names, source)
+    if mode == "insert_missing":
+        return stmt.on_conflict_do_nothing(index_elements=key_cols)
+    value_cols = [c for c in data_cols if c.name not in key_cols]
+    if not value_cols:
+        return stmt.on_conflict_do_nothing(index_elements=key_cols)
+    set_ = {c.name: stmt.excluded[c.name] for c in value_cols}
+    set_.update({n: stmt.excluded[n] for n in LINEAGE_COLUMNS})
+    return stmt.on_conflict_do_update(
+        index_elements=key_cols, set_=set_, where=_changed(table, stmt.excluded, value_cols)
+    )
+
+
+def _source_select(stage: sa.Table, data_cols: Sequence[sa.Column], now: dt.datetime, run_id: str | None) -> sa.Select:
+    return sa.select(
+        *[stage.c[c.name] for c in data_cols],
+        sa.literal(now, sa.DateTime(timezone=True)).label("_ingested_at"),
+        sa.literal(run_id, sa.String()).label("_run_id"),
+    )
+
+
+def _pg_merge(
+    conn: Connection,
+    table: sa.Table,
+    stage: sa.Table,
+    data_cols: Sequence[sa.Column],
+    key_cols: Sequence[str],
+    mode: str,
+    now: dt.datetime,
+    run_id: str | None,
+) -> tuple[int, int, int]:
+    def run(source: sa.Select) -> tuple[int, int]:
+        stmt = _upsert_stmt(pg.insert, table, source, data_cols, key_cols, mode)
+        stmt = stmt.returning(sa.literal_column("(xmax = 0)", sa.Boolean).label("inserted"))
+        merged = stmt.cte("merged")
+        counts = sa.select(
+            sa.func.count().filter(merged.c.inserted),
+            sa.func.count().filter(sa.not_(merged.c.inserted)),
+        )
+        created, updated = conn.execute(counts).one()
+        return int(created), int(updated)
+
+    source = _source_select(stage, data_cols, now, run_id)
+    savepoint = conn.begin_nested()
+    try:
+        created, updated = run(source)
+        savepoint.commit()
+        distinct = None
+    except sa.exc.DBAPIError as exc:
+        # 21000: ON CONFLICT DO UPDATE would touch a row twice, i.e. the load repeats a key.
+        if getattr(exc.orig, "pgcode", None) != "21000":
+            raise
+        savepoint.rollback()
+        stage_rows = _pg_last_per_key(stage, key_cols)
+        source = _source_select(stage_rows, data_cols, now, run_id)
+        created, updated = run(source)
+        distinct = conn.execute(sa.select(sa.func.count()).select_from(stage_rows)).scalar_one()
+    if distinct is None:
+        distinct = conn.execute(sa.select(sa.func.count()).select_from(stage)).scalar_one()
+    return created, updated, int(distinct)
+
+
+def _pg_last_per_key(stage: sa.Table, key_cols: Sequence[str]) -> Any:
+    """The staged rows with one row per key, the last staged one (COPY keeps input order)."""
+    ctid = sa.literal_column("ctid")
+    keys = [stage.c[k] for k in key_cols]
+    return sa.select(stage).distinct(*keys).order_by(*keys, ctid.desc()).subquery("stage_last")
+
+
+def _sqlite_merge(
+    conn: Connection,
+    table: sa.Table,
+    stage: sa.Table,
+    data_cols: Sequence[sa.Column],
+    key_cols: Sequence[str],
+    mode: str,
+    now: dt.datetime,
+    run_id: str | None,
+) -> tuple[int, int, int]:
+    match = sa.and_(*[table.c[k] == stage.c[k] for k in key_cols])
+    distinct = conn.execute(sa.select(sa.func.count()).select_from(stage)).scalar_one()
+    created = conn.execute(sa.select(sa.func.count()).select_from(stage).where(~sa.exists().where(match))).scalar_one()
+    source = _source_select(stage, data_cols, now, run_id).where(sa.true())
+    result = conn.execute(_upsert_stmt(sqlite_dialect.insert, table, source, data_cols, key_cols, mode))
+    changed = max(result.rowcount, 0)
+    updated = 0 if mode == "insert_missing" else changed - created
+    return int(created), int(updated), int(distinct)
+
+
+def _window_clause(
+    table: sa.Table, window: sa.ColumnElement[bool] | Mapping[str, Any] | None
+) -> sa.ColumnElement[bool]:
+    if window is None:
+        raise ValueError("replace_window needs a window")
+    if isinstance(window, Mapping):
+        return sa.and_(*[table.c[k] == v for k, v in window.items()])
+    return window
+
+
+def _delete_missing(
+    conn: Connection, table: sa.Table, stage: sa.Table, key_cols: Sequence[str], window: sa.ColumnElement[bool]
+) -> int:
+    match = sa.and_(*[table.c[k] == stage.c[k] for k in key_cols])
+    stmt = sa.delete(table).where(window).where(~sa.exists().where(match))
+    return max(conn.execute(stmt).rowcount, 0)
+
+
+def _normalise_url(url: str) -> sa.URL:
+    parsed = sa.make_url(url)
+    # The COPY fast path is written for psycopg2; a bare postgresql:// URL means psycopg2 here
+    # (SQLAlchemy 2.1 would otherwise pick psycopg 3).
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg2")
+    return parsed
+
+
+def _quote(conn: Connection, name: str) -> str:
+    return conn.dialect.identifier_preparer.quote(name)
+
+
+def _sqlite_begin_immediate(conn: Connection) -> None:
+    # Take the write lock up front: two writers upgrading from a read lock would deadlock.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+_INSTANCES: dict[str, Warehouse] = {}
+_INSTANCES_LOCK = threading.Lock()
+
+
+def get_warehouse(url: str | None = None) -> Warehouse:
+    """The process-wide ``Warehouse`` for ``url`` (default: from the environment)."""
+    key = _normalise_url(url or default_database_url()).render_as_string(hide_password=False)
+    with _INSTANCES_LOCK:
+        if key not in _INSTANCES:
+            _INSTANCES[key] = Warehouse(key)
+        return _INSTANCES[key]
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password hidden, for logs and metadata."""
+    return sa.make_url(url).render_as_string(hide_password=True)
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The warehouse as a Dagster resource.
+
+    ``database_url`` empty means ``INGESTION_DATABASE_URL`` or the embedded SQLite default, read
+    where the run executes (so secrets in the URL never land in run config).
+    """
+
+    database_url: str = ""
+
+    def get(self) -> Warehouse:
+        return get_warehouse(self.database_url or None)
+
+    def describe(self) -> str:
+        return redact_url(self.database_url or default_database_url())
