@@ -82,9 +82,7 @@ def dump(warehouse: Warehouse) -> dict[str, list[tuple]]:
     for table in ALL_TABLES:
         cols = [c for c in table.columns if c.name not in LINEAGE_COLUMNS]
         rows = warehouse.fetch(sa.select(*cols))
-        out[table.name] = sorted(
-            tuple(json.dumps(r[c.name], sort_keys=True, default=str) for c in cols) for r in rows
-        )
+        out[table.name] = sorted(tuple(json.dumps(r[c.name], sort_keys=True, default=str) for c in cols) for r in rows)
     return out
 
 

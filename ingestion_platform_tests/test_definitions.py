@@ -80,7 +80,7 @@ def test_pmu_graph_shape() -> None:
     assert graph["pmu/rapports"]["deps"] == ["pmu/programme"]
     for name in ("pmu/programme", "pmu/participants", "pmu/performances", "pmu/rapports"):
         assert graph[name]["partitions"]["timezone"] == "Europe/Paris"
-        assert graph[name]["backfill_policy"] == "multi_run"
+        assert graph[name]["backfill_policy"] == "MULTI_RUN"
         assert graph[name]["checks"], f"{name} has no checks"
 
 

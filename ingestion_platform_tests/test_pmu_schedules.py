@@ -62,7 +62,10 @@ def seeded(warehouse: Warehouse) -> Warehouse:
     ]
     warehouse.load(tables.race, races)
     bet = {c.name: None for c in tables.race_bet.columns if not c.name.startswith("_")}
-    bet.update(program_date=yesterday, meeting_num=1, race_num=2, bet_type_code="SIMPLE_GAGNANT")
+    bet.update(
+        program_date=yesterday, meeting_num=1, race_num=2, bet_type_code="SIMPLE_GAGNANT", bet_type="SIMPLE_GAGNANT"
+    )
+    bet.update(is_internet_pool=False, is_international=False)
     warehouse.load(tables.race_bet, [bet])
     return warehouse
 

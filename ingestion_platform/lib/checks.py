@@ -9,8 +9,6 @@ the UI shows *which* rows are wrong, not only that something is.
 Key and reference checks are blocking by default: downstream assets wait for them.
 """
 
-from __future__ import annotations
-
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -44,7 +42,7 @@ class DateWindow:
     end: dt.date
 
     @classmethod
-    def from_context(cls, context: dg.AssetCheckExecutionContext) -> DateWindow | None:
+    def from_context(cls, context: dg.AssetCheckExecutionContext) -> "DateWindow | None":
         if not (context.has_partition_key or context.has_partition_key_range):
             return None
         window = context.partition_time_window

@@ -217,10 +217,14 @@ class Warehouse:
         if not table.primary_key.columns:
             raise ValueError(f"table {table.fullname} has no primary key")
         self.ensure_tables([table])
-        if connection is not None:
-            return self._load(connection, table, rows, mode, window, run_id)
-        with self.engine.begin() as conn:
-            return self._load(conn, table, rows, mode, window, run_id)
+        try:
+            if connection is not None:
+                return self._load(connection, table, rows, mode, window, run_id)
+            with self.engine.begin() as conn:
+                return self._load(conn, table, rows, mode, window, run_id)
+        except sa.exc.DBAPIError as exc:
+            detail = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+            raise WarehouseError(f"load into {table.fullname} ({mode}) failed: {detail}") from exc
 
     def _load(
         self,
@@ -235,24 +239,23 @@ class Warehouse:
         key_cols = [c.name for c in table.primary_key.columns]
         stage = _stage_table(table, data_cols)
         stage.create(conn)
-        try:
-            if self.dialect == "postgresql":
-                received = _copy_into(conn, stage, data_cols, rows)
-            else:
-                received = _executemany_into(conn, stage, data_cols, rows)
-                _sqlite_dedupe(conn, stage, key_cols)
-            result = LoadResult(table=table.fullname, mode=mode, received=received)
-            now = dt.datetime.now(dt.UTC)
-            if self.dialect == "postgresql":
-                created, updated, distinct = _pg_merge(conn, table, stage, data_cols, key_cols, mode, now, run_id)
-            else:
-                created, updated, distinct = _sqlite_merge(conn, table, stage, data_cols, key_cols, mode, now, run_id)
-            result.created, result.updated = created, updated
-            result.unchanged = distinct - created - updated
-            if mode == "replace_window":
-                result.deleted = _delete_missing(conn, table, stage, key_cols, _window_clause(table, window))
-        finally:
-            stage.drop(conn)
+        if self.dialect == "postgresql":
+            received = _copy_into(conn, stage, data_cols, rows)
+        else:
+            received = _executemany_into(conn, stage, data_cols, rows)
+            _sqlite_dedupe(conn, stage, key_cols)
+        result = LoadResult(table=table.fullname, mode=mode, received=received)
+        now = dt.datetime.now(dt.UTC)
+        if self.dialect == "postgresql":
+            created, updated, distinct = _pg_merge(conn, table, stage, data_cols, key_cols, mode, now, run_id)
+        else:
+            created, updated, distinct = _sqlite_merge(conn, table, stage, data_cols, key_cols, mode, now, run_id)
+        result.created, result.updated = created, updated
+        result.unchanged = distinct - created - updated
+        if mode == "replace_window":
+            result.deleted = _delete_missing(conn, table, stage, key_cols, _window_clause(table, window))
+        # On failure the transaction rolls back, which also removes the temporary stage.
+        stage.drop(conn)
         return result
 
 

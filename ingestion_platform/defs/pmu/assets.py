@@ -8,8 +8,6 @@ loads that leave identical rows untouched. ``reprocess_from_raw`` rebuilds from 
 without calling the API (and replays the partition's dead letters).
 """
 
-from __future__ import annotations
-
 import datetime as dt
 import os
 import threading
@@ -397,8 +395,3 @@ def rapports(
     days = [_day(k) for k in context.partition_keys]
     preview = sa.select(tables.bet_report).where(tables.bet_report.c.program_date.in_(days)).limit(10)
     return dg.MaterializeResult(metadata=load_metadata(loads, wh, preview))
-
-
-@dg.definitions
-def pmu_resources() -> dg.Definitions:
-    return dg.Definitions(resources={"pmu_api": PmuApi()})

@@ -6,8 +6,6 @@ counts the records in the stored raw payloads independently of the parser and co
 the rows in the tables.
 """
 
-from __future__ import annotations
-
 import json
 import re
 from collections import Counter

@@ -89,3 +89,9 @@ class PmuApi(dg.ConfigurableResource):
     @staticmethod
     def _race(client_number: int, day: dt.date, meeting: int, race: int) -> str:
         return f"/rest/client/{client_number}/programme/{day:%d%m%Y}/R{meeting}/C{race}"
+
+
+@dg.definitions
+def pmu_resources() -> dg.Definitions:
+    """The PMU API resource, configured from the environment (see README, configuration)."""
+    return dg.Definitions(resources={"pmu_api": PmuApi()})

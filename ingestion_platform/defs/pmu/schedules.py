@@ -9,8 +9,6 @@
   results run for their day; it asks at most once per ``PMU_LATE_RAPPORTS_EVERY_H`` hours per day.
 """
 
-from __future__ import annotations
-
 import datetime as dt
 import json
 import os
@@ -20,7 +18,7 @@ import dagster as dg
 import sqlalchemy as sa
 
 from ingestion_platform.defs.pmu import tables
-from ingestion_platform.defs.pmu.assets import PARTICIPANTS, PARTITIONS, PERFORMANCES, PROGRAMME, RAPPORTS
+from ingestion_platform.defs.pmu.assets import PARTICIPANTS, PERFORMANCES, PROGRAMME, RAPPORTS
 from ingestion_platform.lib.warehouse import WarehouseResource
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -30,14 +28,12 @@ REQUEST_EVERY = dt.timedelta(hours=float(os.environ.get("PMU_LATE_RAPPORTS_EVERY
 pmu_day_job = dg.define_asset_job(
     "pmu_day_job",
     selection=dg.AssetSelection.assets(PROGRAMME, PARTICIPANTS, PERFORMANCES),
-    partitions_def=PARTITIONS,
     description="Programme, participants and performance history of one day (morning run).",
 )
 
 pmu_results_job = dg.define_asset_job(
     "pmu_results_job",
     selection=dg.AssetSelection.assets(PROGRAMME, PARTICIPANTS, RAPPORTS),
-    partitions_def=PARTITIONS,
     description="Programme, participants (results) and rapports of one day (evening run).",
 )
 
