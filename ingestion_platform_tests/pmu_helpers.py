@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 from collections.abc import Mapping, Sequence
@@ -82,8 +83,19 @@ def dump(warehouse: Warehouse) -> dict[str, list[tuple]]:
     for table in ALL_TABLES:
         cols = [c for c in table.columns if c.name not in LINEAGE_COLUMNS]
         rows = warehouse.fetch(sa.select(*cols))
-        out[table.name] = sorted(tuple(json.dumps(r[c.name], sort_keys=True, default=str) for c in cols) for r in rows)
+        out[table.name] = sorted(
+            tuple(json.dumps(_comparable(r[c.name]), sort_keys=True, default=str) for c in cols) for r in rows
+        )
     return out
+
+
+def _comparable(value: Any) -> Any:
+    """Datetimes as UTC ISO strings whatever the engine returns (SQLite gives naive UTC)."""
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC).isoformat()
+    return value
 
 
 def counts(warehouse: Warehouse) -> dict[str, int]:
@@ -103,11 +115,34 @@ def check_results(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckE
 
 
 def copy_day(src_root: Path, dst_root: Path, src: str = "14032025", dst: str = "14032025") -> None:
-    """Copy a recorded day into ``dst_root`` under another date (paths and the programme date)."""
+    """Copy a recorded day into ``dst_root`` under another date (paths and the dates inside)."""
+    shift_ms = (_ddmmyyyy(dst) - _ddmmyyyy(src)).days * 86_400_000
     for path in src_root.rglob("*.json"):
         rel = path.relative_to(src_root).as_posix()
         if src not in rel:
             continue
         target = dst_root / rel.replace(src, dst)
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, target)
+        if shift_ms and rel.endswith(f"programme/{src}.json"):
+            payload = _shift_dates(json.loads(path.read_text(encoding="utf-8")), shift_ms)
+            target.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
+        else:
+            shutil.copyfile(path, target)
+
+
+_DATE_KEYS = {"date", "dateReunion", "heureDepart", "dateProgramme"}
+
+
+def _ddmmyyyy(text: str) -> dt.date:
+    return dt.date(int(text[4:]), int(text[2:4]), int(text[:2]))
+
+
+def _shift_dates(value: Any, shift_ms: int) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: v + shift_ms if k in _DATE_KEYS and isinstance(v, int) else _shift_dates(v, shift_ms)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_shift_dates(v, shift_ms) for v in value]
+    return value

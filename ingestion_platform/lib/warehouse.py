@@ -222,8 +222,10 @@ class Warehouse:
                 return self._load(connection, table, rows, mode, window, run_id)
             with self.engine.begin() as conn:
                 return self._load(conn, table, rows, mode, window, run_id)
-        except sa.exc.DBAPIError as exc:
-            detail = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+        except (sa.exc.DBAPIError, self.engine.dialect.loaded_dbapi.Error) as exc:
+            # COPY runs on the raw psycopg2 cursor: its errors arrive unwrapped by SQLAlchemy.
+            orig = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
+            detail = str(orig).strip().splitlines()[0] if orig is not None else str(exc)
             raise WarehouseError(f"load into {table.fullname} ({mode}) failed: {detail}") from exc
 
     def _load(
@@ -278,11 +280,13 @@ def _executemany_into(
     conn: Connection, stage: sa.Table, data_cols: Sequence[sa.Column], rows: Iterable[Mapping[str, Any]]
 ) -> int:
     names = [c.name for c in data_cols]
+    # SQLite keeps no offset: an aware value is stored as its UTC wall time (naive UTC on read).
+    utc = {c.name for c in data_cols if isinstance(c.type, sa.DateTime) and c.type.timezone}
     insert = stage.insert()
     received = 0
     batch: list[dict[str, Any]] = []
     for row in rows:
-        batch.append({n: row.get(n) for n in names})
+        batch.append({n: _naive_utc(row.get(n)) if n in utc else row.get(n) for n in names})
         if len(batch) >= _SQLITE_CHUNK:
             conn.execute(insert, batch)
             received += len(batch)
@@ -291,6 +295,12 @@ def _executemany_into(
         conn.execute(insert, batch)
         received += len(batch)
     return received
+
+
+def _naive_utc(value: Any) -> Any:
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value
 
 
 def _sqlite_dedupe(conn: Connection, stage: sa.Table, key_cols: Sequence[str]) -> None:
@@ -443,23 +453,13 @@ def _pg_merge(
         created, updated = conn.execute(counts).one()
         return int(created), int(updated)
 
-    source = _source_select(stage, data_cols, now, run_id)
-    savepoint = conn.begin_nested()
-    try:
-        created, updated = run(source)
-        savepoint.commit()
-        distinct = None
-    except sa.exc.DBAPIError as exc:
-        # 21000: ON CONFLICT DO UPDATE would touch a row twice, i.e. the load repeats a key.
-        if getattr(exc.orig, "pgcode", None) != "21000":
-            raise
-        savepoint.rollback()
-        stage_rows = _pg_last_per_key(stage, key_cols)
-        source = _source_select(stage_rows, data_cols, now, run_id)
-        created, updated = run(source)
-        distinct = conn.execute(sa.select(sa.func.count()).select_from(stage_rows)).scalar_one()
-    if distinct is None:
-        distinct = conn.execute(sa.select(sa.func.count()).select_from(stage)).scalar_one()
+    # Duplicate keys in the load: merge only the last staged row of each key, in every mode
+    # (ON CONFLICT DO NOTHING would silently keep the first one).
+    keys = sa.select(*[stage.c[k] for k in key_cols]).distinct().subquery()
+    distinct = conn.execute(sa.select(sa.func.count()).select_from(keys)).scalar_one()
+    total = conn.execute(sa.select(sa.func.count()).select_from(stage)).scalar_one()
+    stage_rows = stage if distinct == total else _pg_last_per_key(stage, key_cols)
+    created, updated = run(_source_select(stage_rows, data_cols, now, run_id))
     return created, updated, int(distinct)
 
 

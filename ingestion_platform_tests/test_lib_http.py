@@ -1,0 +1,351 @@
+"""The HTTP client against a real local server: retries, Retry-After, timeouts, validation, accepted
+statuses, bounded concurrency, per-item errors in map, and the file:// replay transport."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from ingestion_platform.lib.http import (
+    DirectoryTransport,
+    Fetched,
+    HttpClient,
+    HttpError,
+    InvalidPayload,
+    RetryPolicy,
+)
+
+FAST = RetryPolicy(max_attempts=4, backoff_base_s=0.001, backoff_max_s=0.002, retry_after_max_s=60)
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: bytes = b'{"ok": true}'
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0
+
+
+Script = list[Reply] | Callable[[BaseHTTPRequestHandler], Reply]
+
+
+class Server:
+    """A threaded HTTP server; each path plays its script (the last reply repeats)."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Script] = {}
+        self.hits: dict[str, int] = {}
+        self.seen: list[tuple[str, str, dict[str, str]]] = []
+        self.lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                parts = urlsplit(self.path)
+                with server.lock:
+                    n = server.hits.get(parts.path, 0)
+                    server.hits[parts.path] = n + 1
+                    server.seen.append((parts.path, parts.query, dict(self.headers)))
+                script = server.routes.get(parts.path, [Reply(404, b'{"error": "no route"}')])
+                reply = script(self) if callable(script) else script[min(n, len(script) - 1)]
+                if reply.delay_s:
+                    server.release.wait(reply.delay_s)
+                try:
+                    self.send_response(reply.status)
+                    for name, value in reply.headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(reply.body)))
+                    self.end_headers()
+                    self.wfile.write(reply.body)
+                except OSError:
+                    pass  # the client gave up (timeout test)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.release = threading.Event()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.release.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    srv = Server()
+    yield srv
+    srv.close()
+
+
+@pytest.fixture
+def sleeps() -> list[float]:
+    return []
+
+
+@pytest.fixture
+def make_client(server: Server, sleeps: list[float]) -> Iterator[Callable[..., HttpClient]]:
+    clients: list[HttpClient] = []
+
+    def make(**kwargs: Any) -> HttpClient:
+        kwargs.setdefault("retry", FAST)
+        client = HttpClient(base_url=server.url, sleep=sleeps.append, **kwargs)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+# -- retries -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("status", [500, 502, 503, 504, 429])
+def test_retryable_statuses_are_retried(server: Server, make_client: Any, sleeps: list[float], status: int) -> None:
+    server.routes["/data"] = [Reply(status, b"busy"), Reply(status, b"busy"), Reply(200, b'{"n": 1}')]
+    client = make_client()
+    fetched = client.get("/data")
+    assert (fetched.status, fetched.body, fetched.attempts) == (200, b'{"n": 1}', 3)
+    assert fetched.url == f"{server.url}/data"
+    assert server.hits["/data"] == 3
+    assert client.stats == {"requests": 3, "retries": 2}
+    assert len(sleeps) == 2
+    assert all(0 <= s <= FAST.backoff_max_s for s in sleeps)
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "expected"),
+    [
+        ("7", 7.0),
+        ("0.25", 0.25),
+        ("9999", 60.0),  # capped at retry_after_max_s
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),  # an HTTP date in the past: no wait
+    ],
+)
+def test_retry_after_is_honoured(
+    server: Server, make_client: Any, sleeps: list[float], retry_after: str, expected: float
+) -> None:
+    server.routes["/limited"] = [Reply(429, b"slow down", {"Retry-After": retry_after}), Reply(200)]
+    assert make_client().get("/limited").status == 200
+    assert sleeps == [expected]
+
+
+def test_unparseable_retry_after_falls_back_to_backoff(server: Server, make_client: Any, sleeps: list[float]) -> None:
+    server.routes["/limited"] = [Reply(503, b"", {"Retry-After": "soon-ish"}), Reply(200)]
+    assert make_client().get("/limited").attempts == 2
+    assert len(sleeps) == 1 and 0 <= sleeps[0] <= FAST.backoff_max_s
+
+
+def test_timeouts_are_retried(server: Server, make_client: Any) -> None:
+    server.routes["/slow"] = [Reply(200, b"late", delay_s=2.0), Reply(200, b"on time")]
+    client = make_client(read_timeout_s=0.2)
+    fetched = client.get("/slow")
+    assert (fetched.body, fetched.attempts) == (b"on time", 2)
+    assert server.hits["/slow"] == 2
+
+
+def test_connection_errors_are_retried_then_give_up(sleeps: list[float]) -> None:
+    client = HttpClient(base_url="http://127.0.0.1:9", retry=FAST, sleep=sleeps.append)
+    with client, pytest.raises(HttpError, match="gave up after 4 attempts") as info:
+        client.get("/x")
+    assert info.value.attempts == 4
+    assert client.stats == {"requests": 4, "retries": 3}
+    assert len(sleeps) == 3
+
+
+def test_gives_up_naming_the_url_without_query_or_secrets(
+    server: Server, make_client: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    server.routes["/v1/data"] = [Reply(503, b"down")]
+    client = make_client(headers={"Authorization": "Bearer tok-abc123"})
+    with caplog.at_level(logging.DEBUG, logger="ingestion_platform.lib.http"), pytest.raises(HttpError) as info:
+        client.get("/v1/data", params={"token": "s3cret-token"})
+    exc = info.value
+    assert not isinstance(exc, InvalidPayload)
+    assert (exc.status, exc.attempts) == (503, 4)
+    assert "/v1/data" in str(exc) and "/v1/data" in exc.url
+    assert "gave up after 4 attempts" in str(exc)
+    assert server.hits["/v1/data"] == 4
+    # The secrets really were sent, and are nowhere in the error or in this module's log lines.
+    assert server.seen[0][1] == "token=s3cret-token"
+    assert server.seen[0][2]["Authorization"] == "Bearer tok-abc123"
+    own_logs = [r.getMessage() for r in caplog.records if r.name == "ingestion_platform.lib.http"]
+    assert len(own_logs) == 4, "every failed attempt is logged"
+    shown = str(exc) + exc.url + "\n".join(own_logs)
+    for secret in ("s3cret-token", "tok-abc123"):
+        assert secret not in shown
+
+
+def test_non_retryable_status_fails_at_once(server: Server, make_client: Any, sleeps: list[float]) -> None:
+    server.routes["/private"] = [Reply(403, b"forbidden")]
+    with pytest.raises(HttpError) as info:
+        make_client().get("/private?key=hidden-key")
+    assert server.seen[0][1] == "key=hidden-key"
+    assert str(info.value) == f"GET {server.url}/private: HTTP 403"
+    assert (info.value.status, info.value.attempts, info.value.url) == (403, 1, f"{server.url}/private")
+    assert server.hits["/private"] == 1
+    assert sleeps == []
+
+
+# -- validation and accepted statuses -----------------------------------------------------------
+def parse_json(fetched: Fetched) -> Any:
+    return json.loads(fetched.body)
+
+
+def test_invalid_body_is_retried_until_valid(server: Server, make_client: Any) -> None:
+    server.routes["/feed"] = [Reply(200, b'{"truncated": '), Reply(200, b'{"complete": true}')]
+    fetched = make_client().get("/feed", validate=parse_json)
+    assert (fetched.body, fetched.attempts) == (b'{"complete": true}', 2)
+
+
+def test_body_still_invalid_raises_invalid_payload_with_the_body(server: Server, make_client: Any) -> None:
+    server.routes["/feed"] = [Reply(200, b'{"first": '), Reply(200, b'{"last": ')]
+    with pytest.raises(InvalidPayload, match="body still invalid after 4 attempts") as info:
+        make_client().get("/feed", validate=parse_json)
+    exc = info.value
+    assert isinstance(exc, HttpError)
+    assert exc.fetched.body == b'{"last": '
+    assert (exc.fetched.status, exc.attempts, exc.status) == (200, 4, 200)
+    assert isinstance(exc.error, json.JSONDecodeError)
+    assert server.hits["/feed"] == 4
+
+
+@pytest.mark.parametrize(("status", "body"), [(404, b'{"error": "not published"}'), (204, b"")])
+def test_accepted_statuses_are_returned_unvalidated(server: Server, make_client: Any, status: int, body: bytes) -> None:
+    server.routes["/maybe"] = [Reply(status, body)]
+
+    def never(_: Fetched) -> None:
+        raise AssertionError("validate must only see OK statuses")
+
+    fetched = make_client().get("/maybe", accept_statuses=(404, 204), validate=never)
+    assert (fetched.status, fetched.body, fetched.attempts) == (status, body, 1)
+    assert server.hits["/maybe"] == 1
+
+
+def test_unaccepted_404_is_an_error(server: Server, make_client: Any) -> None:
+    server.routes["/maybe"] = [Reply(404)]
+    with pytest.raises(HttpError) as info:
+        make_client().get("/maybe")
+    assert info.value.status == 404
+    assert server.hits["/maybe"] == 1
+
+
+def test_ok_statuses_setting(server: Server, make_client: Any) -> None:
+    server.routes["/created"] = [Reply(201, b"{}")]
+    assert make_client(ok_statuses=(200, 201)).get("/created").status == 201
+
+
+# -- concurrency -----------------------------------------------------------------------------------
+class InFlight:
+    """Holds each request until more than ``limit`` are in flight (a violation) or briefly."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.current = 0
+        self.max_seen = 0
+        self.cond = threading.Condition()
+
+    def __call__(self, handler: BaseHTTPRequestHandler) -> Reply:
+        with self.cond:
+            self.current += 1
+            self.max_seen = max(self.max_seen, self.current)
+            self.cond.notify_all()
+            self.cond.wait_for(lambda: self.current > self.limit, timeout=0.3)
+            self.current -= 1
+        return Reply(200, handler.path.encode())
+
+
+def test_map_respects_max_concurrency(server: Server, make_client: Any) -> None:
+    gate = InFlight(limit=3)
+    server.routes["/item"] = gate
+    client = make_client(max_concurrency=3)
+    results = client.map(lambda i: client.get("/item", params={"i": i}), range(12))
+    assert [r.body for r in results] == [f"/item?i={i}".encode() for i in range(12)]
+    assert server.hits["/item"] == 12
+    assert gate.max_seen == 3
+
+
+def test_semaphore_bounds_requests_from_other_threads(server: Server, make_client: Any) -> None:
+    gate = InFlight(limit=2)
+    server.routes["/item"] = gate
+    client = make_client(max_concurrency=2)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda _: client.get("/item"), range(8)))
+    assert all(r.status == 200 for r in results)
+    assert gate.max_seen == 2
+
+
+def test_map_returns_per_item_exceptions_in_order(server: Server, make_client: Any) -> None:
+    server.routes["/ok"] = [Reply(200, b"fine")]
+    server.routes["/broken"] = [Reply(500, b"boom")]
+    client = make_client(retry=RetryPolicy(max_attempts=2, backoff_base_s=0.001), max_concurrency=4)
+
+    def fetch(item: str) -> bytes:
+        if item == "bug":
+            raise ValueError("not a request")
+        return client.get(f"/{item}").body
+
+    results = client.map(fetch, ["ok", "broken", "bug", "ok"])
+    assert results[0] == b"fine" and results[3] == b"fine"
+    assert isinstance(results[1], HttpError) and results[1].status == 500
+    assert isinstance(results[2], ValueError) and str(results[2]) == "not a request"
+    assert client.map(fetch, []) == []
+    serial = make_client(max_concurrency=1)
+    assert [type(r) for r in serial.map(fetch, ["bug", "ok"])] == [ValueError, bytes]
+
+
+# -- file:// replay ----------------------------------------------------------------------------
+@pytest.fixture
+def recorded(tmp_path: Path) -> Path:
+    root = tmp_path / "rec"
+    (root / "api" / "day").mkdir(parents=True)
+    (root / "api" / "day" / "programme.json").write_bytes(b'{"programme": 1}')
+    (root / "top.json").write_bytes(b'{"top": true}')
+    (tmp_path / "secret.json").write_bytes(b'{"secret": "outside the root"}')
+    (tmp_path / "rec2").mkdir()
+    (tmp_path / "rec2" / "sibling.json").write_bytes(b'{"sibling": "prefix of the root name"}')
+    (root / "link.json").symlink_to(tmp_path / "secret.json")
+    return root
+
+
+def test_directory_transport_serves_recorded_files(recorded: Path) -> None:
+    with HttpClient(base_url=f"file://{recorded}", retry=FAST) as client:
+        fetched = client.get("/api/day/programme")
+        assert (fetched.status, fetched.body) == (200, b'{"programme": 1}')
+        assert fetched.headers["content-type"] == "application/json"
+        assert client.get("top", validate=parse_json).body == b'{"top": true}'
+        missing = client.get("/api/day/nothing", accept_statuses=(404,))
+        assert missing.status == 404
+        with pytest.raises(HttpError) as info:
+            client.get("/api/day/nothing")
+        assert info.value.status == 404
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/../secret", "/%2e%2e/secret", "/..%2Fsecret", "/api/..%2F..%2Fsecret", "/..%2Frec2/sibling", "/link", "/api"],
+)
+def test_directory_transport_404s_outside_the_root(recorded: Path, path: str) -> None:
+    with HttpClient(base_url=f"file://{recorded}", retry=FAST) as client:
+        fetched = client.get(path, accept_statuses=(404,))
+    assert fetched.status == 404
+    assert b"outside the root" not in fetched.body and b"prefix of the root name" not in fetched.body
+
+    transport = DirectoryTransport(recorded)
+    response = transport.handle_request(httpx.Request("GET", f"http://replay.local{path}"))
+    assert response.status_code == 404
