@@ -214,6 +214,22 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+def partition_label(start: dt.date, last: dt.date) -> str:
+    """Raw-store partition name of a run covering the days ``start`` .. ``last`` (inclusive)."""
+    return start.isoformat() if start == last else f"{start.isoformat()}_{last.isoformat()}"
+
+
+def partition_days(label: str) -> set[dt.date]:
+    """The days a raw-store partition name covers (``2025-03-14`` or ``2025-03-01_2025-03-31``)."""
+    try:
+        first, _, last = label.partition("_")
+        start = dt.date.fromisoformat(first)
+        end = dt.date.fromisoformat(last) if last else start
+    except ValueError:
+        return set()
+    return {start + dt.timedelta(days=i) for i in range((end - start).days + 1)}
+
+
 def dead_letter_check(
     *,
     asset: Any,
@@ -225,11 +241,11 @@ def dead_letter_check(
     asset_key = dg.AssetKey.from_coercible(asset).to_user_string()
 
     def fn(inputs: CheckInputs) -> CheckOutcome:
-        days = {d.isoformat() for d in inputs.days()}
+        days = set(inputs.days())
         letters = [
             letter
             for letter in inputs.raw_store.dead_letters(source)
-            if letter.context.get("asset_key") == asset_key and (not days or letter.partition in days)
+            if letter.context.get("asset_key") == asset_key and (not days or partition_days(letter.partition) & days)
         ]
         sample = [{"partition": x.partition, "request": x.request, "error": x.error[:500]} for x in letters]
         return CheckOutcome(passed=not letters, checked=len(letters), failures=len(letters), sample=sample)

@@ -117,10 +117,12 @@ class PartitionLoad:
         return fetched.body
 
     # -- parse ----------------------------------------------------------------------------
-    def parse(self, request: str, body: bytes, fn: Callable[[Any], T]) -> T | None:
-        """``fn(json.loads(body))``; a bad payload is dead-lettered and ``None`` returned."""
+    def parse(
+        self, request: str, body: bytes, fn: Callable[[Any], T], *, decode: Callable[[bytes], Any] = json.loads
+    ) -> T | None:
+        """``fn(decode(body))``; a bad payload is dead-lettered and ``None`` returned."""
         try:
-            result = fn(json.loads(body))
+            result = fn(decode(body))
         except PAYLOAD_ERRORS as exc:
             if isinstance(exc, RecordError):
                 exc = exc.with_request(f"{self.source}/{self.partition}/{request}")
