@@ -23,7 +23,8 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 ## Main job offline: materialise the shipped PMU sample day into SQLite, then print per-table counts.
 demo: install $(DAGSTER_HOME)/dagster.yaml
 	PMU_API_BASE_URL=file://$(SAMPLE) $(BIN)/dagster asset materialize \
-		-m ingestion_platform.definitions --select 'group:pmu' --partition $(DEMO_DAY)
+		-m ingestion_platform.definitions --select 'group:pmu' --partition $(DEMO_DAY) \
+		--config-json '{"execution": {"config": {"in_process": {}}}}'
 	$(BIN)/python -m ingestion_platform.cli counts --partition $(DEMO_DAY)
 
 ## Tests (SQLite always; PostgreSQL at INGESTION_TEST_DATABASE_URL, required when CI is set).
