@@ -227,3 +227,21 @@ def test_day_without_programme_loads_nothing(warehouse: Warehouse, warehouse_url
     assert result.success
     assert counts(warehouse)["race"] == 0
     assert "programme (not published)" in metadata_of(result, programme)["pending"][0]
+
+
+def test_other_client_number_is_asked_when_one_has_nothing(warehouse: Warehouse, tmp_path: Path) -> None:
+    """A host that serves everything under /rest/client/1 (none under 61) still loads the whole day."""
+    replay = tmp_path / "replay"
+    for path in (SAMPLE_DIR / "rest").rglob("*.json"):
+        rel = path.relative_to(SAMPLE_DIR / "rest" / "client")
+        target = replay / "rest" / "client" / "1" / Path(*rel.parts[1:])
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(path.read_bytes())
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    result = run_pmu(database_url=url, data_dir=tmp_path / "data", base_url=f"file://{replay}")
+    assert result.success
+    from ingestion_platform.lib.warehouse import get_warehouse
+
+    got = counts(get_warehouse(url))
+    for table, expected in _expected_counts().items():
+        assert got[table] == expected, table

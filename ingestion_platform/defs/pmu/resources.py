@@ -10,7 +10,8 @@ Paths (after ``PMU_API_BASE_URL``, default the public online host):
 Client numbers 1 (programme, rapports) and 61 (participants, performances) are the ones of every
 real capture; both are configurable. ``PMU_API_BASE_URL=file:///dir`` replays recorded responses
 laid out as ``<dir>/rest/client/N/...path....json`` (the offline demo and tests use it).
-404 and 204 mean "nothing published (yet)" and come back as ``None``.
+404 and 204 mean "nothing published (yet)" and come back as ``None`` (after asking the other
+client number once).
 """
 
 from __future__ import annotations
@@ -41,8 +42,14 @@ class PmuApi(dg.ConfigurableResource):
         default_factory=lambda: os.environ.get("PMU_API_BASE_URL") or PUBLIC_BASE_URL,
         description="Scheme and host of the API (PMU_API_BASE_URL), or file:///dir to replay.",
     )
-    programme_client: int = Field(default=1, description="N in /rest/client/N for programme and rapports")
-    participants_client: int = Field(default=61, description="N for participants and performances")
+    programme_client: int = Field(
+        default_factory=lambda: int(os.environ.get("PMU_PROGRAMME_CLIENT") or 1),
+        description="N in /rest/client/N for programme and rapports (PMU_PROGRAMME_CLIENT)",
+    )
+    participants_client: int = Field(
+        default_factory=lambda: int(os.environ.get("PMU_PARTICIPANTS_CLIENT") or 61),
+        description="N for participants and performances (PMU_PARTICIPANTS_CLIENT)",
+    )
     max_concurrency: int = Field(
         default_factory=lambda: int(os.environ.get("PMU_MAX_CONCURRENCY", "6")),
         description="Concurrent requests per run (PMU_MAX_CONCURRENCY)",
@@ -67,28 +74,33 @@ class PmuApi(dg.ConfigurableResource):
     def provider(self) -> str:
         return self.base_url if not self.base_url.startswith("file://") else "replay " + self.base_url
 
-    def _get(self, client: HttpClient, path: str) -> Fetched | None:
-        fetched = client.get(path, validate=_valid_json, accept_statuses=NOTHING_PUBLISHED)
-        if fetched.status in NOTHING_PUBLISHED or not fetched.body.strip():
-            return None
-        return fetched
+    def _get(self, client: HttpClient, client_number: int, rest: str) -> Fetched | None:
+        """GET ``/rest/client/N/<rest>``; when N has nothing (404/204), the other client number is asked
+        once (the captures show the same shapes under 1 and 61, and hosts differ in which they serve)."""
+        for number in dict.fromkeys([client_number, self.programme_client, self.participants_client]):
+            fetched = client.get(
+                f"/rest/client/{number}/{rest}", validate=_valid_json, accept_statuses=NOTHING_PUBLISHED
+            )
+            if fetched.status not in NOTHING_PUBLISHED and fetched.body.strip():
+                return fetched
+        return None
 
     def programme(self, client: HttpClient, day: dt.date) -> Fetched | None:
-        return self._get(client, f"/rest/client/{self.programme_client}/programme/{day:%d%m%Y}")
+        return self._get(client, self.programme_client, f"programme/{day:%d%m%Y}")
 
     def participants(self, client: HttpClient, day: dt.date, meeting: int, race: int) -> Fetched | None:
-        return self._get(client, f"{self._race(self.participants_client, day, meeting, race)}/participants")
+        return self._get(client, self.participants_client, f"{self._race(day, meeting, race)}/participants")
 
     def performances(self, client: HttpClient, day: dt.date, meeting: int, race: int) -> Fetched | None:
-        path = f"{self._race(self.participants_client, day, meeting, race)}/performances-detaillees/pretty"
-        return self._get(client, path)
+        rest = f"{self._race(day, meeting, race)}/performances-detaillees/pretty"
+        return self._get(client, self.participants_client, rest)
 
     def rapports(self, client: HttpClient, day: dt.date, meeting: int, race: int) -> Fetched | None:
-        return self._get(client, f"{self._race(self.programme_client, day, meeting, race)}/rapports-definitifs")
+        return self._get(client, self.programme_client, f"{self._race(day, meeting, race)}/rapports-definitifs")
 
     @staticmethod
-    def _race(client_number: int, day: dt.date, meeting: int, race: int) -> str:
-        return f"/rest/client/{client_number}/programme/{day:%d%m%Y}/R{meeting}/C{race}"
+    def _race(day: dt.date, meeting: int, race: int) -> str:
+        return f"programme/{day:%d%m%Y}/R{meeting}/C{race}"
 
 
 @dg.definitions
