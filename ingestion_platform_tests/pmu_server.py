@@ -82,6 +82,7 @@ class FaultPlan:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are separate writes: avoid the delayed-ACK stall
     server: _Server
 
     def log_message(self, format: str, *args: object) -> None:  # quiet

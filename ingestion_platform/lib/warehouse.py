@@ -46,6 +46,7 @@ LINEAGE_COLUMNS = ("_ingested_at", "_run_id")
 LOAD_MODES = ("upsert", "insert_missing", "replace_window")
 _SQLITE_CHUNK = 5_000
 _COPY_CHUNK_BYTES = 1 << 20
+_PG_WORK_MEM = re.sub(r"[^0-9A-Za-z]", "", os.environ.get("INGESTION_PG_WORK_MEM") or "256MB")
 
 
 def lineage_columns() -> list[sa.Column]:
@@ -249,7 +250,7 @@ class Warehouse:
         result = LoadResult(table=table.fullname, mode=mode, received=received)
         now = dt.datetime.now(dt.UTC)
         if self.dialect == "postgresql":
-            created, updated, distinct = _pg_merge(conn, table, stage, data_cols, key_cols, mode, now, run_id)
+            created, updated, distinct = _pg_merge(conn, table, stage, data_cols, key_cols, mode, now, run_id, received)
         else:
             created, updated, distinct = _sqlite_merge(conn, table, stage, data_cols, key_cols, mode, now, run_id)
         result.created, result.updated = created, updated
@@ -338,9 +339,36 @@ def _json_text(value: Any) -> str:
 
 
 def _converter(column: sa.Column) -> Callable[[Any], str]:
+    """A COPY text renderer specialised for the column's type (the generic one for odd values)."""
+    kind = column.type
     # JSON columns serialise strings as JSON too ("abc" -> "\"abc\""), like SQLAlchemy does.
-    if isinstance(column.type, sa.JSON):
+    if isinstance(kind, sa.JSON):
         return _json_text
+    escapes = _COPY_ESCAPES
+    if isinstance(kind, sa.String):
+
+        def text(value: Any) -> str:
+            if value is None:
+                return "\\N"
+            return value.translate(escapes) if type(value) is str else _copy_text(value)
+
+        return text
+    if isinstance(kind, (sa.Integer, sa.Numeric)) and not isinstance(kind, sa.Float):
+
+        def number(value: Any) -> str:
+            if value is None:
+                return "\\N"
+            return str(value) if type(value) in (int, decimal.Decimal) else _copy_text(value)
+
+        return number
+    if isinstance(kind, (sa.DateTime, sa.Date)):
+
+        def moment(value: Any) -> str:
+            if value is None:
+                return "\\N"
+            return value.isoformat() if isinstance(value, (dt.date, dt.datetime)) else _copy_text(value)
+
+        return moment
     return _copy_text
 
 
@@ -441,6 +469,7 @@ def _pg_merge(
     mode: str,
     now: dt.datetime,
     run_id: str | None,
+    received: int,
 ) -> tuple[int, int, int]:
     def run(source: sa.Select) -> tuple[int, int]:
         stmt = _upsert_stmt(pg.insert, table, source, data_cols, key_cols, mode)
@@ -455,10 +484,11 @@ def _pg_merge(
 
     # Duplicate keys in the load: merge only the last staged row of each key, in every mode
     # (ON CONFLICT DO NOTHING would silently keep the first one).
+    # Hash the keys in memory rather than spilling to disk (work_mem is per transaction, reset on commit).
+    conn.exec_driver_sql(f"SET LOCAL work_mem = '{_PG_WORK_MEM}'")
     keys = sa.select(*[stage.c[k] for k in key_cols]).distinct().subquery()
     distinct = conn.execute(sa.select(sa.func.count()).select_from(keys)).scalar_one()
-    total = conn.execute(sa.select(sa.func.count()).select_from(stage)).scalar_one()
-    stage_rows = stage if distinct == total else _pg_last_per_key(stage, key_cols)
+    stage_rows = stage if distinct == received else _pg_last_per_key(stage, key_cols)
     created, updated = run(_source_select(stage_rows, data_cols, now, run_id))
     return created, updated, int(distinct)
 

@@ -51,7 +51,7 @@ class PmuApi(dg.ConfigurableResource):
         description="N for participants and performances (PMU_PARTICIPANTS_CLIENT)",
     )
     max_concurrency: int = Field(
-        default_factory=lambda: int(os.environ.get("PMU_MAX_CONCURRENCY", "6")),
+        default_factory=lambda: int(os.environ.get("PMU_MAX_CONCURRENCY", "8")),
         description="Concurrent requests per run (PMU_MAX_CONCURRENCY)",
     )
     connect_timeout_s: float = 10.0
