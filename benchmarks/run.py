@@ -771,7 +771,7 @@ def report_targets(wh: dict[str, Any] | None, pmu: dict[str, Any] | None) -> boo
             add("peak memory flat in rows", "-", None, "needs two sizes")
     if pmu is not None:
         fetch = {m["concurrency"]: m for m in pmu["fetch"]}
-        if 1 in fetch and 6 in fetch:
+        if 1 in fetch and 8 in fetch:
             speed6 = fetch[1]["seconds"] / fetch[8]["seconds"]
             note = ""
             if 16 in fetch:
