@@ -132,7 +132,7 @@ def _open(context: dg.AssetExecutionContext, source: str, asset: dg.AssetKey, co
         source=source,
         asset_key=asset.to_user_string(),
         partition=partition_label(start, end - dt.timedelta(days=1)),
-        run_id=context.run_id,
+        run_id=context.run.run_id,
         reprocess_from_raw=config.reprocess_from_raw,
         config={"reprocess_from_raw": config.reprocess_from_raw, "window": [str(start), str(end)]},
         target=tables.TABLES,
@@ -215,9 +215,9 @@ def eventbrite(
                     run.warn(f"organization {org}: stopped after {eventbrite_api.max_pages} pages")
         run.resolve_records(pages)
         kept = _in_window(rows, start, end)
-        load.load(tables.event, kept, run_id=context.run_id)
+        load.load(tables.event, kept, run_id=context.run.run_id)
         if complete and not config.reprocess_from_raw:
-            _track_absences(load, run, kept, start, end, eventbrite_api.grace_hours, context.run_id)
+            _track_absences(load, run, kept, start, end, eventbrite_api.grace_hours, context.run.run_id)
         elif not complete:
             load.pending.append("absence tracking skipped: the fetch was incomplete")
         load.job.metadata["fetched"] = len(rows)
@@ -332,9 +332,9 @@ def montreal(
         kept = _in_window(rows, start, end)
         if complete:
             load.load(tables.event, kept, mode="replace_window", window=_source_window(source, start, end),
-                      run_id=context.run_id)  # fmt: skip
+                      run_id=context.run.run_id)  # fmt: skip
         else:
-            load.load(tables.event, kept, run_id=context.run_id)
+            load.load(tables.event, kept, run_id=context.run.run_id)
             load.pending.append("fetch incomplete: rows missing from the portal were not deleted")
         load.job.metadata["fetched"] = len(rows)
         run.finish()
@@ -398,7 +398,7 @@ def ics_feeds(
             feed_window = _source_window(e.c.source == f"ics:{name}", start, end)
             if any(r.where == "feed" for r in dropped):
                 continue  # an unreadable feed deletes nothing
-            load.load(e, rows, mode="replace_window", window=feed_window, run_id=context.run_id)
+            load.load(e, rows, mode="replace_window", window=feed_window, run_id=context.run.run_id)
         load.job.metadata["fetched"] = fetched
         run.finish()
     return dg.MaterializeResult(metadata=_metadata([load], run, wh, source, start, end))
@@ -421,10 +421,10 @@ def duplicates(context: dg.AssetExecutionContext, warehouse: WarehouseResource) 
     window_d = sa.and_(tables.event_duplicate.c.start_date >= start, tables.event_duplicate.c.start_date < end)
     window_c = sa.and_(tables.event_cluster.c.start_date >= start, tables.event_cluster.c.start_date < end)
     pair_result = wh.load(
-        tables.event_duplicate, pair_rows, mode="replace_window", window=window_d, run_id=context.run_id
+        tables.event_duplicate, pair_rows, mode="replace_window", window=window_d, run_id=context.run.run_id
     )
     cluster_result = wh.load(
-        tables.event_cluster, list(assignment.values()), mode="replace_window", window=window_c, run_id=context.run_id
+        tables.event_cluster, list(assignment.values()), mode="replace_window", window=window_c, run_id=context.run.run_id
     )
     clusters_with_dupes = {c["cluster_id"] for c in assignment.values() if c["cluster_size"] > 1}
     by_rule: dict[str, int] = {}

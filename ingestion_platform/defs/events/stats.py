@@ -109,7 +109,7 @@ def import_stats(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     """
     wh = warehouse.get()
     rows = compute_stats(wh)
-    result = wh.load(import_stats_table, rows, mode="replace_window", window=sa.true(), run_id=context.run_id)
+    result = wh.load(import_stats_table, rows, mode="replace_window", window=sa.true(), run_id=context.run.run_id)
     metadata: dict[str, Any] = {"dagster/row_count": dg.MetadataValue.int(len(rows))}
     for row in rows:
         name = row["source"]

@@ -128,7 +128,7 @@ def _open(context: dg.AssetExecutionContext, key: str, asset: dg.AssetKey, confi
         source=SOURCE,
         asset_key=asset.to_user_string(),
         partition=key,
-        run_id=context.run_id,
+        run_id=context.run.run_id,
         reprocess_from_raw=config.reprocess_from_raw,
         config={"reprocess_from_raw": config.reprocess_from_raw},
         **kw,
@@ -171,16 +171,16 @@ def programme(
                     parsed = load.parse("programme", body, lambda payload, day=day: parse.parse_programme(payload, day))
                 if parsed is not None:
                     day_window = {"program_date": day}
-                    load.load(tables.daily_program, parsed["daily_program"], run_id=context.run_id)
+                    load.load(tables.daily_program, parsed["daily_program"], run_id=context.run.run_id)
                     load.load(
                         tables.race_meeting,
                         parsed["race_meeting"],
                         mode="replace_window",
                         window=day_window,
-                        run_id=context.run_id,
+                        run_id=context.run.run_id,
                     )
                     load.load(
-                        tables.race, parsed["race"], mode="replace_window", window=day_window, run_id=context.run_id
+                        tables.race, parsed["race"], mode="replace_window", window=day_window, run_id=context.run.run_id
                     )
                     load.job.metadata["races"] = len(parsed["race"])
             loads.append(load)
@@ -242,15 +242,15 @@ def participants(
                     loaded_refs.append(ref)
                     for name, items in parsed.items():
                         rows[name].extend(items)
-                load.load(tables.horse, parse.merge_unique(rows["horse"], ["horse_key"]), run_id=context.run_id)
-                load.load(tables.jockey, parse.merge_unique(rows["jockey"], ["jockey_key"]), run_id=context.run_id)
-                load.load(tables.trainer, parse.merge_unique(rows["trainer"], ["trainer_key"]), run_id=context.run_id)
+                load.load(tables.horse, parse.merge_unique(rows["horse"], ["horse_key"]), run_id=context.run.run_id)
+                load.load(tables.jockey, parse.merge_unique(rows["jockey"], ["jockey_key"]), run_id=context.run.run_id)
+                load.load(tables.trainer, parse.merge_unique(rows["trainer"], ["trainer_key"]), run_id=context.run.run_id)
                 load.load(
                     tables.race_participant,
                     rows["race_participant"],
                     mode="replace_window",
                     window=_races_window(tables.race_participant, day, loaded_refs),
-                    run_id=context.run_id,
+                    run_id=context.run.run_id,
                 )
                 load.job.metadata["races"] = {"total": len(refs), "loaded": len(loaded_refs)}
             loads.append(load)
@@ -317,7 +317,7 @@ def performances(
                     if parsed is not None:
                         history.extend(parsed)
                 key_cols = [c.name for c in tables.horse_race_history.primary_key.columns]
-                load.load(tables.horse_race_history, parse.merge_unique(history, key_cols), run_id=context.run_id)
+                load.load(tables.horse_race_history, parse.merge_unique(history, key_cols), run_id=context.run.run_id)
             loads.append(load)
             context.log.info("performances %s: %s", key, load.job.summary())
     return dg.MaterializeResult(metadata=load_metadata(loads, wh, sa.select(tables.horse_race_history).limit(10)))
@@ -380,14 +380,14 @@ def rapports(
                     bets,
                     mode="replace_window",
                     window=_races_window(tables.race_bet, day, loaded_refs),
-                    run_id=context.run_id,
+                    run_id=context.run.run_id,
                 )
                 load.load(
                     tables.bet_report,
                     lines,
                     mode="replace_window",
                     window=_races_window(tables.bet_report, day, loaded_refs),
-                    run_id=context.run_id,
+                    run_id=context.run.run_id,
                 )
                 load.job.metadata["races"] = {"official": len(refs), "loaded": len(loaded_refs)}
             loads.append(load)
