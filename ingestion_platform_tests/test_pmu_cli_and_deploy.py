@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from ingestion_platform import cli
 from ingestion_platform.defs.pmu import tables
 from ingestion_platform.lib.ledger import Ledger
-from ingestion_platform.lib.warehouse import Warehouse
-from ingestion_platform_tests.pmu_helpers import SAMPLE_DAY, SAMPLE_DIR, counts, run_pmu
+from ingestion_platform.lib.warehouse import Warehouse, get_warehouse
+from ingestion_platform_tests.pmu_helpers import SAMPLE_DAY, SAMPLE_DIR, copy_day, counts, run_pmu
 from ingestion_platform_tests.pmu_server import FaultPlan, PmuServer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -89,3 +89,22 @@ def test_operator_cli_prints_counts_and_dead_letters(sqlite_url: str, tmp_path: 
     assert "pmu/participants" in capsys.readouterr().out
     assert cli.main(["dead-letters"]) == 0
     assert "0 unresolved dead letter(s)" in capsys.readouterr().out
+
+
+def test_cli_backfill_runs_a_range_in_chunks(tmp_path: Path, monkeypatch) -> None:
+    replay = tmp_path / "replay"
+    for day in ("14032025", "15032025", "16032025"):
+        copy_day(SAMPLE_DIR, replay, dst=day)
+    home = _dagster_home(tmp_path, REPO / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("INGESTION_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("INGESTION_DATABASE_URL", f"sqlite:///{tmp_path / 'data' / 'warehouse.db'}")
+    monkeypatch.setenv("PMU_API_BASE_URL", f"file://{replay}")
+    argv = ["backfill", "--select", "group:pmu", "--from", "2025-03-14", "--to", "2025-03-16", "--days-per-run", "2"]
+    assert cli.main(argv) == 0
+    wh = get_warehouse(f"sqlite:///{tmp_path / 'data' / 'warehouse.db'}")
+    jobs = Ledger(wh).jobs(asset_key="pmu/programme")
+    assert sorted(j["partition_key"] for j in jobs) == ["2025-03-14", "2025-03-15", "2025-03-16"]
+    assert {j["status"] for j in jobs} == {"completed"}
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert len(instance.get_runs()) == 2  # 2 + 1 days

@@ -424,7 +424,11 @@ def duplicates(context: dg.AssetExecutionContext, warehouse: WarehouseResource) 
         tables.event_duplicate, pair_rows, mode="replace_window", window=window_d, run_id=context.run.run_id
     )
     cluster_result = wh.load(
-        tables.event_cluster, list(assignment.values()), mode="replace_window", window=window_c, run_id=context.run.run_id
+        tables.event_cluster,
+        list(assignment.values()),
+        mode="replace_window",
+        window=window_c,
+        run_id=context.run.run_id,
     )
     clusters_with_dupes = {c["cluster_id"] for c in assignment.values() if c["cluster_size"] > 1}
     by_rule: dict[str, int] = {}

@@ -70,7 +70,11 @@ def events_refresh_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequ
 )
 def events_stats_after_refresh(context: dg.RunStatusSensorContext):
     """A successful run that touched an events source refreshes the import statistics."""
-    selection = context.dagster_run.asset_selection or set()
+    run = context.dagster_run
+    selection = set(run.asset_selection or ())
+    if not selection:  # e.g. a whole-job run: look at what the run materialised
+        events = context.instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
+        selection = {e.dagster_event.asset_key for e in events if e.dagster_event is not None}
     if not selection & set(SOURCE_ASSETS):
         return dg.SkipReason("the run did not materialise an events source")
     return dg.RunRequest(run_key=f"stats-after-{context.dagster_run.run_id}")

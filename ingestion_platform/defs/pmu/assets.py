@@ -244,7 +244,9 @@ def participants(
                         rows[name].extend(items)
                 load.load(tables.horse, parse.merge_unique(rows["horse"], ["horse_key"]), run_id=context.run.run_id)
                 load.load(tables.jockey, parse.merge_unique(rows["jockey"], ["jockey_key"]), run_id=context.run.run_id)
-                load.load(tables.trainer, parse.merge_unique(rows["trainer"], ["trainer_key"]), run_id=context.run.run_id)
+                load.load(
+                    tables.trainer, parse.merge_unique(rows["trainer"], ["trainer_key"]), run_id=context.run.run_id
+                )
                 load.load(
                     tables.race_participant,
                     rows["race_participant"],
