@@ -238,10 +238,8 @@ def _track_absences(
             _source_window(e.c.source == "eventbrite", start, end), e.c.starts_at > now, e.c.status != "cancelled"
         )
     )
-    known = {
-        r["source_id"]: r
-        for r in wh.fetch(sa.select(a).where(a.c.source == "eventbrite", a.c.marked_cancelled_at.is_(None)))
-    }
+    recorded = {r["source_id"]: r for r in wh.fetch(sa.select(a).where(a.c.source == "eventbrite"))}
+    known = {sid: r for sid, r in recorded.items() if r["marked_cancelled_at"] is None}
     absences, to_cancel = [], []
     for row in upcoming:
         if row["source_id"] in seen:
@@ -264,7 +262,7 @@ def _track_absences(
         )
         if cancel:
             to_cancel.append(row["source_id"])
-    back = [sid for sid in known if sid in seen]
+    back = [sid for sid in recorded if sid in seen]  # came back (even after being cancelled)
     with wh.engine.begin() as conn:
         if back:
             conn.execute(sa.delete(a).where(a.c.source == "eventbrite", a.c.source_id.in_(back)))
