@@ -29,6 +29,8 @@ from urllib.parse import unquote, urlsplit
 import httpx
 
 log = logging.getLogger(__name__)
+# httpx logs every request URL at INFO, query string included: keep that out of run logs.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 T = TypeVar("T")
 R = TypeVar("R")
