@@ -3,6 +3,7 @@
     python -m ingestion_platform.cli counts [--partition YYYY-MM-DD]
     python -m ingestion_platform.cli jobs [--limit N]
     python -m ingestion_platform.cli dead-letters [--source pmu] [--partition YYYY-MM-DD]
+    python -m ingestion_platform.cli backfill --select 'group:pmu' --from YYYY-MM-DD --to YYYY-MM-DD
 
 Replaying dead letters after a fix is a re-materialisation with ``reprocess_from_raw: true``
 (see the README); ``dead-letters`` prints the exact command for each affected partition.
@@ -17,6 +18,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
+from ingestion_platform.defs.events import tables as events_tables
 from ingestion_platform.defs.pmu import tables as pmu_tables
 from ingestion_platform.lib.ledger import ingestion_job
 from ingestion_platform.lib.raw_store import RawStore
@@ -34,6 +36,10 @@ COUNTED: list[tuple[sa.Table, str | None]] = [
     (pmu_tables.horse_race_history, None),
     (pmu_tables.race_bet, "program_date"),
     (pmu_tables.bet_report, "program_date"),
+    (events_tables.event, "start_date"),
+    (events_tables.event_duplicate, "start_date"),
+    (events_tables.event_cluster, "start_date"),
+    (events_tables.event_absence, None),
 ]
 
 
