@@ -105,12 +105,13 @@ def montreal_records() -> list[dict[str, Any]]:
     return data if isinstance(data, list) else data["result"]["records"]
 
 
-def ckan_route(records: list[dict[str, Any]]):
+def ckan_route(records: list[dict[str, Any]], cap: int | None = None):
     def route(path: str, query: dict[str, str], headers: Any) -> tuple[int, dict[str, str], bytes]:
         if path != "/api/3/action/datastore_search" or query.get("resource_id") != "events-resource":
             return 404, {}, b'{"success": false, "error": {"message": "Not found"}}'
         ordered = sorted(records, key=lambda r: r["url_fiche"])
         offset, limit = int(query.get("offset", 0)), int(query.get("limit", 100))
+        limit = min(limit, cap) if cap else limit
         result = {"records": ordered[offset : offset + limit], "total": len(ordered), "offset": offset, "limit": limit}
         return 200, {}, json.dumps({"success": True, "result": result}, ensure_ascii=False).encode()
 
@@ -240,6 +241,18 @@ def test_montreal_range_in_one_run_is_idempotent_and_survives_faults(
     jobs = Ledger(warehouse).jobs(asset_key="events/montreal")
     assert [j["partition_key"] for j in jobs] == ["2026-06-01_2026-08-31"] * 2
     assert {j["status"] for j in jobs} == {"completed"}
+
+
+def test_montreal_portal_capping_the_page_size_still_gives_every_record(tmp_path: Path) -> None:
+    records = montreal_records()
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    with Api(ckan_route(records, cap=50)) as ckan:  # the client asks for 120 per page
+        assert run([montreal], resources(url, tmp_path / "d", ckan=ckan.url)).success
+    wh = Warehouse(url)
+    e = tables.event
+    got = {r["source_id"] for r in wh.fetch(sa.select(e.c.source_id))}
+    assert got == expected_montreal(records, *RANGE)
+    wh.engine.dispose()
 
 
 def test_montreal_record_gone_from_the_portal_is_deleted_only_after_a_complete_fetch(

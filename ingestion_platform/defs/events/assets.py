@@ -323,7 +323,9 @@ def montreal(
                 rows.extend(page_rows)
                 count = _records_in(body)
                 offset += count
-                if count == 0 or (total is not None and offset >= total) or count < api.page_size:
+                # The datastore's `total` decides when it is known (a portal may cap `limit` below the page size).
+                done = offset >= total if total is not None else count < api.page_size
+                if count == 0 or done:
                     complete = True
                     break
         run.resolve_records(pages)
