@@ -74,7 +74,7 @@ class EventbriteApi(_Http):
         return self._client(self.api_url.rstrip("/"), headers)
 
     def events_page(self, client: HttpClient, organization_id: str, params: dict[str, Any]) -> Fetched:
-        query = {"expand": EVENTBRITE_EXPAND, "status": "all", "order_by": "start_asc", **params}
+        query = {"expand": EVENTBRITE_EXPAND, "status": "all", "time_filter": "all", "order_by": "start_asc", **params}
         return client.get(f"/organizations/{organization_id}/events/", params=query, validate=_valid_json)
 
 
