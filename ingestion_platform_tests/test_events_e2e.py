@@ -395,13 +395,19 @@ def test_ics_feeds_bad_ones_dead_lettered_and_cross_source_duplicates(
         {"name": "holidays", "url": str(tmp_path / "holidays.ics")},
         {"name": "down", "url": "http://127.0.0.1:9/feed.ics"},
     ]
-    with Api(ckan_route(records)) as ckan:
+    web_body = _ics("web-1@test", "Lecture publique", "20260710", "Bibliothèque").encode()
+    with (
+        Api(ckan_route(records)) as ckan,
+        Api(lambda path, query, headers: (200, {"Content-Type": "text/calendar"}, web_body)) as web,
+    ):
+        web.faults = {"/cal.ics": ["500"]}
+        feeds.append({"name": "web", "url": f"{web.url}/cal.ics?key=abc"})
         res = resources(warehouse_url, tmp_path / "d", ckan=ckan.url, feeds=feeds)
         result = run([montreal, ics_feeds, duplicates], res)
     assert result.success
     e = tables.event
     per_source = Counter(r["source"] for r in warehouse.fetch(sa.select(e.c.source)))
-    assert per_source["ics:city"] == 1 and per_source["montreal"] > 20
+    assert per_source["ics:city"] == 1 and per_source["montreal"] > 20 and per_source["ics:web"] == 1
     letters = {x.request: x.error for x in RawStore(tmp_path / "d").dead_letters("ics")}
     assert any(r.startswith("feed_broken") for r in letters), letters
     assert any(r.startswith("feed_down") for r in letters), letters
