@@ -6,6 +6,7 @@ duplicate pairs, dead letters.
 """
 
 import datetime as dt
+import os
 import re
 from collections.abc import Callable
 
@@ -95,7 +96,10 @@ def _raw_keys(source_name: str, inputs: CheckInputs) -> tuple[set[tuple[str, str
         body = store.read(source_name, label, request).body
         try:
             if source_name == "ics":
-                rows = ics.parse_feed(request.removeprefix("feed_"), body, window.start, window.end).rows
+                zone = os.environ.get("ICS_DEFAULT_TZ") or "America/Toronto"  # as the IcsFeeds resource
+                rows = ics.parse_feed(
+                    request.removeprefix("feed_"), body, window.start, window.end, default_tz=zone
+                ).rows
             elif source_name == "montreal":
                 rows = parse.parse_montreal_page(parse.decode_payload(body, request), request)[0]
             else:
