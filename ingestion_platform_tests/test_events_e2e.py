@@ -497,3 +497,15 @@ def test_cli_partition_range_on_postgresql(pg_url: str, tmp_path: Path) -> None:
         assert {j["partition_key"] for j in Ledger(wh).jobs()} == {"2026-06-01_2026-06-30"}
     finally:
         wh.engine.dispose()
+
+
+def test_feed_names_with_spaces_and_punctuation(tmp_path: Path) -> None:
+    (tmp_path / "a.ics").write_text(_ics("sp-1@test", "Vente de livres", "20260705", "Bibliothèque centrale"))
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    feeds = [{"name": "Ville / Bibliothèques: été", "url": str(tmp_path / "a.ics")}]
+    result = run([ics_feeds], resources(url, tmp_path / "d", feeds=feeds))
+    assert result.success
+    assert all(checks_of(result).values()), checks_of(result)
+    wh = Warehouse(url)
+    assert [r["source"] for r in wh.fetch(sa.select(tables.event.c.source))] == ["ics:Ville / Bibliothèques: été"]
+    wh.engine.dispose()
