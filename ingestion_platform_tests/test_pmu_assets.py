@@ -245,3 +245,28 @@ def test_other_client_number_is_asked_when_one_has_nothing(warehouse: Warehouse,
     got = counts(get_warehouse(url))
     for table, expected in _expected_counts().items():
         assert got[table] == expected, table
+
+
+def test_late_rapports_are_pending_then_filled(warehouse: Warehouse, warehouse_url: str, tmp_path: Path) -> None:
+    """An official race whose rapports are still empty loads nothing; a later run fills it in."""
+    replay = tmp_path / "replay"
+    copy_day(SAMPLE_DIR, replay)
+    late = replay / "rest" / "client" / "1" / "programme" / "14032025" / "R1" / "C2" / "rapports-definitifs.json"
+    published = late.read_bytes()
+    late.write_text("[]")
+    data = tmp_path / "data"
+    first = run_pmu(database_url=warehouse_url, data_dir=data, base_url=f"file://{replay}")
+    assert first.success
+    bets = tables.race_bet
+    races_with_bets = {(b["meeting_num"], b["race_num"]) for b in warehouse.fetch(sa.select(bets))}
+    assert (1, 2) not in races_with_bets and (1, 1) in races_with_bets
+    assert any("R1C2_rapports" in p for p in metadata_of(first, rapports)["pending"])
+    assert check_results(first)["official_races_have_rapports"].passed is False  # a warning, not a failure
+
+    late.write_bytes(published)
+    second = run_pmu(database_url=warehouse_url, data_dir=data, base_url=f"file://{replay}", selection=[rapports])
+    assert second.success
+    races_with_bets = {(b["meeting_num"], b["race_num"]) for b in warehouse.fetch(sa.select(bets))}
+    assert (1, 2) in races_with_bets
+    assert check_results(second)["official_races_have_rapports"].passed
+    assert metadata_of(second, rapports)["created"] > 0
