@@ -6,6 +6,7 @@ The servers answer like the real APIs (Eventbrite continuation paging with a Bea
 
 import copy
 import datetime as dt
+import gzip
 import json
 import os
 import shutil
@@ -332,6 +333,10 @@ def test_eventbrite_paging_token_and_absence_grace(warehouse: Warehouse, warehou
         rows = warehouse.fetch(sa.select(e).where(e.c.source == "eventbrite"))
         assert len(rows) == 7 and {r["status"] for r in rows} == {"scheduled"}
         assert all("secret-token" not in str(v) for r in rows for v in r.values())
+        stored = [gzip.decompress(p.read_bytes()) if p.suffix == ".gz" else p.read_bytes()
+                  for p in (tmp_path / "d").rglob("*") if p.is_file()]  # fmt: skip
+        assert stored and not any(TOKEN.encode() in b for b in stored)  # not in raw files nor their meta
+        assert TOKEN not in json.dumps(meta(first, eventbrite), default=str)
 
         vanished = state["events"].pop(3)["id"]
         second = run([eventbrite], res, rng)

@@ -60,7 +60,12 @@ class EventbriteApi(_Http):
     """Eventbrite v3: ``/organizations/{id}/events/`` with expansions, continuation paging."""
 
     api_url: str = Field(default_factory=lambda: os.environ.get("EVENTBRITE_API_URL") or EVENTBRITE_DEFAULT_URL)
-    token: str = Field(default_factory=lambda: os.environ.get("EVENTBRITE_TOKEN") or "", repr=False)
+    token: str = Field(
+        default="",
+        repr=False,
+        description="Private token; empty = read EVENTBRITE_TOKEN when a run starts, so the secret never "
+        "becomes part of the resource configuration shown in the UI",
+    )
     organization_ids: list[str] = Field(default_factory=lambda: _env_list("EVENTBRITE_ORGANIZATION_IDS"))
     grace_hours: float = Field(default_factory=lambda: float(os.environ.get("EVENTBRITE_GRACE_HOURS") or 48))
     max_pages: int = 200
@@ -70,7 +75,8 @@ class EventbriteApi(_Http):
         return f"eventbrite {urlsplit(self.api_url).netloc or self.api_url}"
 
     def client(self) -> HttpClient:
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        token = self.token or os.environ.get("EVENTBRITE_TOKEN") or ""
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
         return self._client(self.api_url.rstrip("/"), headers)
 
     def events_page(self, client: HttpClient, organization_id: str, params: dict[str, Any]) -> Fetched:
