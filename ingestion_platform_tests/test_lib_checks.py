@@ -198,6 +198,27 @@ def test_unique_key_check_finds_duplicates_and_nulls_in_the_window_only(
     assert not run(asset, key_check(runner), warehouse_url, raw_store, day="2025-03-13").passed
 
 
+def test_unique_key_check_scope_limits_the_rows_checked(
+    tables: tuple[sa.Table, sa.Table], warehouse_url: str, raw_store: RawStore
+) -> None:
+    _, runner = tables
+    rows = {DAY: [{"seq": 1, "number": 7}, {"seq": 2, "number": 7}, {"seq": 3, "number": 9}]}
+    scoped = unique_key_check(
+        asset=ASSET,
+        table=runner,
+        key=["day", "number"],
+        window_column="day",
+        partitions_def=DAILY,
+        scope=runner.c.number == 9,
+        scope_label="number 9",
+    )
+    assert "(number 9)" in scoped.check_specs_by_output_name[next(iter(scoped.check_specs_by_output_name))].description
+    evaluation = run(runner_asset(runner, rows), scoped, warehouse_url, raw_store)
+    assert evaluation.passed  # the duplicated 7s are outside the scope
+    assert meta(evaluation)["checked_rows"] == 1
+    assert not run(runner_asset(runner, rows), key_check(runner), warehouse_url, raw_store).passed
+
+
 # -- reference_check -----------------------------------------------------------------------------
 def ref_check(stable: sa.Table, runner: sa.Table) -> dg.AssetChecksDefinition:
     return reference_check(

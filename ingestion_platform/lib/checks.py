@@ -122,12 +122,17 @@ def unique_key_check(
     partitions_def: dg.PartitionsDefinition | None = None,
     blocking: bool = True,
     name: str | None = None,
+    scope: sa.ColumnElement[bool] | None = None,
+    scope_label: str | None = None,
 ) -> dg.AssetChecksDefinition:
-    """No two rows share ``key`` and no key column is NULL (within the window)."""
+    """No two rows share ``key`` and no key column is NULL (within the window, and ``scope`` when a
+    table is shared by several assets, e.g. one source's rows of a unified table)."""
 
     def fn(inputs: CheckInputs) -> CheckOutcome:
         warehouse = inputs.warehouse
         where = inputs.where(table, window_column)
+        if scope is not None:
+            where = sa.and_(where, scope)
         cols = [table.c[k] for k in key]
         dupes = (
             sa.select(*cols, sa.func.count().label("copies")).where(where).group_by(*cols).having(sa.func.count() > 1)
@@ -148,7 +153,8 @@ def unique_key_check(
     return warehouse_check(
         asset=asset,
         name=name or f"{table.name}_key_unique_not_null",
-        description=f"{table.fullname}: ({', '.join(key)}) is unique and never NULL.",
+        description=f"{table.fullname}{' (' + scope_label + ')' if scope_label else ''}: "
+        f"({', '.join(key)}) is unique and never NULL.",
         fn=fn,
         blocking=blocking,
         partitions_def=partitions_def,

@@ -21,6 +21,7 @@ from ingestion_platform.lib.checks import (
     CheckOutcome,
     dead_letter_check,
     partition_label,
+    unique_key_check,
     warehouse_check,
 )
 from ingestion_platform.lib.errors import RecordError
@@ -35,18 +36,6 @@ SOURCES: dict[dg.AssetKey, tuple[str, sa.ColumnElement[bool]]] = {
 
 def _where(inputs: CheckInputs, source: sa.ColumnElement[bool]) -> sa.ColumnElement[bool]:
     return sa.and_(inputs.where(E, "start_date"), source)
-
-
-def _unique(source: sa.ColumnElement[bool]) -> CheckFn:
-    def fn(inputs: CheckInputs) -> CheckOutcome:
-        where = _where(inputs, source)
-        dupes = sa.select(E.c.source, E.c.source_id, sa.func.count().label("copies")).where(where)
-        dupes = dupes.group_by(E.c.source, E.c.source_id).having(sa.func.count() > 1)
-        nulls = sa.select(E.c.source, E.c.source_id).where(where, sa.or_(E.c.source.is_(None), E.c.source_id.is_(None)))
-        bad = inputs.warehouse.fetch(dupes.limit(20)) + inputs.warehouse.fetch(nulls.limit(20))
-        return CheckOutcome(passed=not bad, checked=inputs.warehouse.count(E, where), failures=len(bad), sample=bad)
-
-    return fn
 
 
 def _rows_failing(condition: Callable[[], sa.ColumnElement[bool]], source: sa.ColumnElement[bool]) -> CheckFn:
@@ -150,13 +139,15 @@ def _checks() -> list[dg.AssetChecksDefinition]:
     out = []
     for asset, (name, source) in SOURCES.items():
         out += [
-            warehouse_check(
+            unique_key_check(
                 asset=asset,
-                name="event_key_unique_not_null",
-                description=f"events.event rows of {name}: (source, source_id) is unique and never NULL.",
-                fn=_unique(source),
-                blocking=True,
+                table=E,
+                key=["source", "source_id"],
+                window_column="start_date",
                 partitions_def=PARTITIONS,
+                name="event_key_unique_not_null",
+                scope=source,
+                scope_label=f"rows of {name}",
             ),
             warehouse_check(
                 asset=asset,
