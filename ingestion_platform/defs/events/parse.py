@@ -409,6 +409,41 @@ class EventbritePagination:
         )
 
 
+def _page_rows(
+    request: str,
+    items: list[Any],
+    start: int,
+    kind: str,
+    label: Callable[[int, Any], str],
+    build: Callable[[Mapping[str, Any], _Notes], dict[str, Any]],
+    duplicate: tuple[str, str],
+    encoding: str | None,
+    rejects: list[EventReject],
+) -> list[dict[str, Any]]:
+    """Rows of one page: a record that cannot be mapped (or repeats an id) is a dropped reject appended to
+    ``rejects`` with the raw record; value-level notes of the mapped records are appended too."""
+    rows: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for index, item in enumerate(items, start=start):
+        notes = _Notes(request, item)
+        notes.label = label(index, item)
+        try:
+            if not isinstance(item, Mapping):
+                raise notes.fail(None, f"expected {kind} object, got {type(item).__name__}")
+            row = build(item, notes)
+            if row["source_id"] in seen:
+                raise notes.fail(duplicate[0], f"{duplicate[1]} in the page; the first one is kept")
+        except RecordError as exc:
+            rejects.append(EventReject(exc, item, dropped=True))
+            continue
+        seen.add(row["source_id"])
+        if encoding:
+            row["extra"]["payload_encoding"] = encoding
+        rejects.extend(notes.items)
+        rows.append(row)
+    return rows
+
+
 def parse_eventbrite_page(
     payload: dict,
     organization_id: str,
@@ -437,26 +472,16 @@ def parse_eventbrite_page(
         raise RecordError("expected an 'events' list", request=request, field="events")
 
     encoding, rejects = _decoding_note(payload, request)
-    rows: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    for index, event in enumerate(events):
-        notes = _Notes(request, event)
+
+    def label(index: int, event: Any) -> str:
         event_id = _text(event.get("id")) if isinstance(event, Mapping) else None
-        notes.label = f"events[{index}] id {event_id}" if event_id else f"events[{index}]"
-        try:
-            if not isinstance(event, Mapping):
-                raise notes.fail(None, f"expected an event object, got {type(event).__name__}")
-            row = _eventbrite_row(event, event_id, organization_id, notes, venues or {}, organizers or {})
-            if row["source_id"] in seen:
-                raise notes.fail("id", "duplicate event id in the page; the first one is kept")
-        except RecordError as exc:
-            rejects.append(EventReject(exc, event, dropped=True))
-            continue
-        seen.add(row["source_id"])
-        if encoding:
-            row["extra"]["payload_encoding"] = encoding
-        rejects.extend(notes.items)
-        rows.append(row)
+        return f"events[{index}] id {event_id}" if event_id else f"events[{index}]"
+
+    def build(event: Mapping[str, Any], notes: _Notes) -> dict[str, Any]:
+        event_id = _text(event.get("id"))
+        return _eventbrite_row(event, event_id, organization_id, notes, venues or {}, organizers or {})
+
+    rows = _page_rows(request, events, 0, "an event", label, build, ("id", "duplicate event id"), encoding, rejects)
     return rows, rejects, EventbritePagination.from_payload(payload.get("pagination"))
 
 
@@ -694,25 +719,17 @@ def parse_montreal_page(
     else:
         raise RecordError(f"expected a JSON object, got {type(payload).__name__}", request=request)
 
-    rows: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    for index, record in enumerate(records, start=offset):
-        notes = _Notes(request, record)
-        notes.label = f"records[{index}]"
-        try:
-            if not isinstance(record, Mapping):
-                raise notes.fail(None, f"expected a record object, got {type(record).__name__}")
-            row = _montreal_row(record, zone, notes)
-            if row["source_id"] in seen:
-                raise notes.fail("url_fiche", "duplicate url_fiche id in the page; the first one is kept")
-        except RecordError as exc:
-            rejects.append(EventReject(exc, record, dropped=True))
-            continue
-        seen.add(row["source_id"])
-        if encoding:
-            row["extra"]["payload_encoding"] = encoding
-        rejects.extend(notes.items)
-        rows.append(row)
+    rows = _page_rows(
+        request,
+        records,
+        offset,
+        "a record",
+        lambda index, _record: f"records[{index}]",
+        lambda record, notes: _montreal_row(record, zone, notes),
+        ("url_fiche", "duplicate url_fiche id"),
+        encoding,
+        rejects,
+    )
     return rows, rejects, total
 
 
