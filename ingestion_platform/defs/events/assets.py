@@ -267,7 +267,7 @@ def _track_absences(
         if back:
             conn.execute(sa.delete(a).where(a.c.source == "eventbrite", a.c.source_id.in_(back)))
         if absences:
-            load.results.setdefault(a.fullname, wh.load(a, absences, run_id=run_id, connection=conn))
+            load.results[a.fullname] = wh.load(a, absences, run_id=run_id, connection=conn)
         if to_cancel:
             updated = conn.execute(
                 sa.update(e)
@@ -321,7 +321,7 @@ def montreal(
                 pages.append(request)
                 run.record_rejects(request, rejects)
                 rows.extend(page_rows)
-                count = _records_in(body)
+                count = len(page_rows) + sum(1 for r in rejects if r.dropped)  # records on this page
                 offset += count
                 # The datastore's `total` decides when it is known (a portal may cap `limit` below the page size).
                 done = offset >= total if total is not None else count < api.page_size
@@ -339,16 +339,6 @@ def montreal(
         load.job.metadata["fetched"] = len(rows)
         run.finish()
     return dg.MaterializeResult(metadata=_metadata([load], run, wh, source, start, end))
-
-
-def _records_in(body: bytes) -> int:
-    try:
-        payload = parse.decode_payload(body, "page")
-    except Exception:
-        return 0
-    result = payload.get("result", payload) if isinstance(payload, dict) else payload
-    records = result.get("records") if isinstance(result, dict) else result
-    return len(records) if isinstance(records, list) else 0
 
 
 @dg.asset(key=ICS, **_common())
@@ -382,14 +372,16 @@ def ics_feeds(
                 load.pending.append(f"{request} (not found)")
                 continue
             result = ics.parse_feed(name, body, start, end, default_tz=ics_feeds.default_timezone)
-            dropped = [r for r in result.rejects if not (r.where.startswith("property") or r.where == "encoding")]
+            dropped = []  # event- or feed-level: the event (or feed) produced no rows
+            for reject in result.rejects:
+                if reject.where.startswith("property") or reject.where == "encoding":
+                    run.warn(reject.message)  # the event still loaded
+                else:
+                    dropped.append(reject)
             for index, reject in enumerate(dropped):
                 letter = f"{request}__{reject.uid or reject.where}_{index}"
                 load.reject(letter, reject.as_record_error(), payload=body)
                 run.record_letters.add(letter)
-            for reject in result.rejects:
-                if reject not in dropped:
-                    run.warn(reject.message)
             if not dropped and load.raw_store.resolve(load.source, load.partition, request):
                 load.resolved.append(request)
             run.resolve_records([request])
