@@ -103,7 +103,7 @@ class _Run:
             if not reject.dropped:
                 self.warn(reject.message)
                 continue
-            name = f"{request}__record_{index}"
+            name = f"{request}__{reject.error.record or f'record_{index}'}"  # e.g. offset_0__records[12]
             payload = json.dumps(reject.record, ensure_ascii=False, default=str).encode()
             self.load.reject(name, reject.error, payload=payload)
             self.record_letters.add(name)
