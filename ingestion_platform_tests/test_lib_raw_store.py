@@ -22,7 +22,9 @@ def files_under(root: Path) -> list[str]:
 def test_write_read_exists(raw_store: RawStore) -> None:
     assert not raw_store.exists("pmu", "2025-03-14", "R1/C1/participants")
     path = raw_store.write("pmu", "2025-03-14", "R1/C1/participants", BODY, {"url": "https://api/x", "status": 200})
-    assert path == raw_store.root / "raw" / "pmu" / "2025-03-14" / "R1_C1_participants.json.gz"
+    name = safe_name("R1/C1/participants")
+    assert name.startswith("R1_C1_participants-") and len(name) == len("R1_C1_participants-") + 8
+    assert path == raw_store.root / "raw" / "pmu" / "2025-03-14" / f"{name}.json.gz"
     assert gzip.decompress(path.read_bytes()) == BODY
     assert raw_store.exists("pmu", "2025-03-14", "R1/C1/participants")
     assert not raw_store.exists("pmu", "2025-03-15", "R1/C1/participants")
@@ -36,7 +38,7 @@ def test_write_read_exists(raw_store: RawStore) -> None:
     assert meta["sha256"] == hashlib.sha256(BODY).hexdigest()
     assert meta["request"] == "R1/C1/participants"
     assert "stored_at" in meta
-    on_disk = json.loads((path.parent / "R1_C1_participants.meta.json").read_text())
+    on_disk = json.loads((path.parent / f"{name}.meta.json").read_text())
     assert on_disk == meta
 
 
@@ -106,9 +108,37 @@ def test_empty_request_names_rejected(raw_store: RawStore, request_name: str) ->
 
 
 def test_safe_name() -> None:
-    assert safe_name("R1/C2/participants") == "R1_C2_participants"
-    assert safe_name("a b?c=1&d") == "a_b_c=1_d"
-    assert safe_name("../x") == "x"
+    assert safe_name("R1C2_participants") == "R1C2_participants"  # already safe: unchanged
+    assert safe_name("2025-03-01_2025-03-31") == "2025-03-01_2025-03-31"
+    assert safe_name("R1/C2/participants").startswith("R1_C2_participants-")
+    assert safe_name("a b?c=1&d").startswith("a_b_c=1_d-")
+    assert safe_name("../x").startswith("x-")
+
+
+def test_sanitised_names_never_collide(raw_store: RawStore) -> None:
+    names = ["feed_a b", "feed_a;b", "feed_a_b", "feed_a/b", "feed_a\\b"]
+    assert len({safe_name(n) for n in names}) == len(names)
+    for i, name in enumerate(names):
+        raw_store.write("ics", "2026-06-01", name, f"body {i}".encode())
+    assert [raw_store.read("ics", "2026-06-01", n).body for n in names] == [f"body {i}".encode() for i in range(5)]
+    assert sorted(raw_store.requests("ics", "2026-06-01")) == sorted(names)
+
+
+def test_covering_finds_the_latest_fetch_of_each_day(raw_store: RawStore) -> None:
+    import datetime as dt
+    import os
+
+    day = dt.date.fromisoformat
+    raw_store.write("ev", "2026-06-01_2026-06-30", "page_1", b"range")
+    raw_store.write("ev", "2026-06-15", "page_1", b"daily")
+    old = raw_store.root / "raw" / "ev" / "2026-06-01_2026-06-30" / "page_1.meta.json"
+    os.utime(old, ns=(1, 1))  # the range was fetched before the daily run
+    days = [day("2026-06-14"), day("2026-06-15"), day("2026-07-01")]
+    assert raw_store.covering("ev", days) == {
+        "2026-06-01_2026-06-30": [day("2026-06-14")],
+        "2026-06-15": [day("2026-06-15")],
+    }
+    assert raw_store.labels("ev") == ["2026-06-01_2026-06-30", "2026-06-15"]
 
 
 def test_dead_letter_with_exception_payload_and_context(raw_store: RawStore) -> None:
@@ -119,7 +149,7 @@ def test_dead_letter_with_exception_payload_and_context(raw_store: RawStore) -> 
     path = raw_store.dead_letter(
         "pmu", "2025-03-14", "R1/C1/participants", error, payload=BODY, context={"asset_key": "pmu/participants"}
     )
-    assert path == raw_store.root / "dead_letter" / "pmu" / "2025-03-14" / "R1_C1_participants.json.gz"
+    assert path == raw_store.root / "dead_letter" / "pmu" / "2025-03-14" / f"{safe_name('R1/C1/participants')}.json.gz"
     [letter] = raw_store.dead_letters()
     assert (letter.source, letter.partition, letter.request) == ("pmu", "2025-03-14", "R1/C1/participants")
     assert letter.error == "ValueError: weight is not a number"

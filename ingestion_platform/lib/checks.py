@@ -10,14 +10,14 @@ Key and reference checks are blocking by default: downstream assets wait for the
 """
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import dagster as dg
 import sqlalchemy as sa
 
-from ingestion_platform.lib.raw_store import RawStore
+from ingestion_platform.lib.raw_store import DeadLetter, RawStore
 from ingestion_platform.lib.warehouse import Warehouse
 
 SAMPLE_ROWS = 20
@@ -220,20 +220,90 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def partition_label(start: dt.date, last: dt.date) -> str:
-    """Raw-store partition name of a run covering the days ``start`` .. ``last`` (inclusive)."""
-    return start.isoformat() if start == last else f"{start.isoformat()}_{last.isoformat()}"
+RawKeys = Callable[[str, bytes, str], Iterable[tuple[Any, ...]]]
+"""``(request, body, partition label) -> keys`` of the records of one raw payload; a key's first item is its day."""
+RecordKeys = Callable[[DeadLetter], Iterable[tuple[Any, ...]]]
+"""Keys of the record a record-level dead letter holds (its payload is the raw record)."""
+RowKeys = Callable[[CheckInputs], set[tuple[Any, ...]]]
+"""Keys of the table's rows in the check's window, shaped like the raw keys."""
 
 
-def partition_days(label: str) -> set[dt.date]:
-    """The days a raw-store partition name covers (``2025-03-14`` or ``2025-03-01_2025-03-31``)."""
-    try:
-        first, _, last = label.partition("_")
-        start = dt.date.fromisoformat(first)
-        end = dt.date.fromisoformat(last) if last else start
-    except ValueError:
-        return set()
-    return {start + dt.timedelta(days=i) for i in range((end - start).days + 1)}
+def raw_reconciliation_check(
+    *,
+    asset: Any,
+    source: str,
+    name: str,
+    description: str,
+    raw_keys: RawKeys,
+    row_keys: RowKeys,
+    record_keys: RecordKeys | None = None,
+    requests: Callable[[str], bool] = lambda request: True,
+    scope_of: Callable[[str, str], tuple[Any, ...] | None] | None = None,
+    partitions_def: dg.PartitionsDefinition | None = None,
+) -> dg.AssetChecksDefinition:
+    """Every record of the stored raw payloads of the window's days is a row, read from the raw bytes
+    independently of the parser.
+
+    For each day of the window the latest stored fetch covering it is read (whatever range fetched
+    it). Records dead-lettered (the whole payload, or one record) are not expected. With
+    ``scope_of(request, label)`` (the key prefix a payload covers, e.g. a race), rows of the checked
+    payloads' scopes that no raw record explains fail too (tables rebuilt from each payload).
+    """
+    asset_key = dg.AssetKey.from_coercible(asset).to_user_string()
+
+    def fn(inputs: CheckInputs) -> CheckOutcome:
+        days = inputs.days()
+        if not days:
+            return CheckOutcome(passed=True, details={"raw_payloads": 0})
+        letters = [
+            x
+            for x in inputs.raw_store.dead_letters_overlapping(source, days[0], days[-1])
+            if x.context.get("asset_key") == asset_key
+        ]
+        dead_payloads = {(x.partition, x.request) for x in letters if x.origin == x.request}
+        rejected: set[tuple[Any, ...]] = set()
+        for letter in letters:
+            if letter.origin != letter.request and record_keys is not None:
+                rejected.update(record_keys(letter))
+        expected: set[tuple[Any, ...]] = set()
+        scopes: set[tuple[Any, ...]] = set()
+        payloads = 0
+        for label, served in inputs.raw_store.covering(source, days).items():
+            served_days = set(served)
+            for request in inputs.raw_store.requests(source, label):
+                if not requests(request) or (label, request) in dead_payloads:
+                    continue
+                payloads += 1
+                body = inputs.raw_store.read(source, label, request).body
+                try:
+                    expected.update(k for k in raw_keys(request, body, label) if k[0] in served_days)
+                except ValueError:  # not even JSON: its dead letter was resolved by hand
+                    continue
+                scope = scope_of(request, label) if scope_of is not None else None
+                if scope is not None:
+                    scopes.add(scope)
+        expected -= rejected
+        actual = row_keys(inputs)
+        missing = sorted(expected - actual, key=str)
+        size = len(next(iter(scopes))) if scopes else 0
+        extra = sorted((k for k in actual - expected - rejected if k[:size] in scopes), key=str) if scopes else []
+        sample = [{"missing_row": list(map(str, k))} for k in missing[:SAMPLE_ROWS]]
+        sample += [{"row_not_in_raw": list(map(str, k))} for k in extra[:SAMPLE_ROWS]]
+        return CheckOutcome(
+            passed=not missing and not extra,
+            checked=len(expected),
+            failures=len(missing) + len(extra),
+            sample=sample,
+            details={"raw_payloads": payloads, "rows_in_window": len(actual), "rejected_records": len(rejected)},
+        )
+
+    return warehouse_check(
+        asset=asset,
+        name=name,
+        description=description,
+        fn=fn,
+        partitions_def=partitions_def,
+    )
 
 
 def dead_letter_check(
@@ -251,7 +321,7 @@ def dead_letter_check(
         letters = [
             letter
             for letter in inputs.raw_store.dead_letters(source)
-            if letter.context.get("asset_key") == asset_key and (not days or partition_days(letter.partition) & days)
+            if letter.context.get("asset_key") == asset_key and (not days or _days(letter) & days)
         ]
         sample = [{"partition": x.partition, "request": x.request, "error": x.error[:500]} for x in letters]
         return CheckOutcome(passed=not letters, checked=len(letters), failures=len(letters), sample=sample)
@@ -267,3 +337,10 @@ def dead_letter_check(
         severity=dg.AssetCheckSeverity.WARN,
         partitions_def=partitions_def,
     )
+
+
+def _days(letter: DeadLetter) -> set[dt.date]:
+    span = letter.days()
+    if span is None:
+        return set()
+    return {span[0] + dt.timedelta(days=i) for i in range((span[1] - span[0]).days + 1)}

@@ -1,62 +1,110 @@
-"""One load of one partition of one asset: raw first, parse, dead-letter, load, ledger, metadata.
+"""The load driver: fetch -> raw -> parse -> validate -> load -> ledger -> metadata, the same for every source.
 
-``PartitionLoad`` is the piece every source asset uses, so that the promises of the platform
-(lossless, idempotent, observable) are kept in one place:
+``SourceRun`` drives one asset run over the run's days; each fetch unit of the run is a
+``PartitionLoad`` (one day for ``fetch_unit="day"`` sources, the whole window for ``"window"``
+sources, see ``lib.source``)::
 
-    with PartitionLoad.open(source="pmu", asset_key="pmu/participants", partition="2025-03-14",
-                            run_id=..., warehouse=..., raw_store=..., provider=...) as load:
-        body = load.land("R1C1_participants", fetch)     # raw store first (or replay from it)
-        records = load.parse("R1C1_participants", body, parse_fn)   # RecordError -> dead letter
-        load.load(table, rows, mode="upsert")            # counted in the ledger job
-    load.metadata()                                      # Dagster metadata for the run
+    run = SourceRun(context, SOURCE, config=config, warehouse=warehouse, raw_store=raw_store,
+                    provider=api.provider)
+    for unit in run.units():
+        with unit.open() as load:                          # one ledger job per day of the unit
+            body = load.land("R1C1_participants", fetch)   # raw store first (or replay from it)
+            rows = load.parse("R1C1_participants", body, parse_fn)  # payload errors -> dead letter;
+                                                           # Parsed(value, rejects): rejects filed
+            load.load(table, rows)                         # validated, split per day, counted
+    return run.result(preview)                             # Dagster metadata of the run
 
-The ledger job ends ``completed``, ``completed_with_errors`` (some records dead-lettered) or
-``failed`` (the block raised). Requests that parse again after a fix resolve their dead letter.
+Promises kept here, once for all sources:
+
+* Raw first: every payload is stored before it is parsed; ``reprocess_from_raw`` replays the latest
+  stored fetch covering each day, whatever range fetched it.
+* One bad value rejects one record: parsers return ``lib.errors.Parsed`` with their rejects, and rows
+  are validated against the table contract (``lib.contract``) before the load. A rejected record is
+  a dead letter filed under its day (under the fetch window when its day is unknown), with the raw
+  record, and counted ``rejected`` in that day's ledger job.
+* Per day: ledger jobs, loads and counts are per day whatever the fetch unit; a dead letter is
+  resolved by any later clean read of its request in a run that covers its day.
+* Deletes only after a complete fetch: a ``replace_window`` table deletes the rows of the day the
+  source no longer has only when the fetch was complete and no rejected record of that table lacks
+  a key; rows of rejected records are never deleted.
+* The ledger tells the truth after a crash: counts are written as each load commits; a job left
+  ``processing`` by a dead run is closed ``failed`` when the next run of the asset and day starts.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import dagster as dg
 import sqlalchemy as sa
 
-from ingestion_platform.lib.errors import RecordError
-from ingestion_platform.lib.http import Fetched, InvalidPayload
+from ingestion_platform.lib.contract import TableContract
+from ingestion_platform.lib.errors import Parsed, RecordError, Reject
+from ingestion_platform.lib.http import Fetched, HttpError, InvalidPayload
 from ingestion_platform.lib.ledger import JobHandle, Ledger
-from ingestion_platform.lib.raw_store import RawStore
+from ingestion_platform.lib.raw_store import DeadLetter, RawStore, label_days, window_label
 from ingestion_platform.lib.warehouse import LoadResult, Warehouse
+
+if TYPE_CHECKING:
+    from ingestion_platform.lib.source import Source
 
 T = TypeVar("T")
 
 #: errors that mean "this payload/record is bad", as opposed to a platform failure
 PAYLOAD_ERRORS = (RecordError, json.JSONDecodeError, UnicodeDecodeError, InvalidPayload)
+MAX_WARNINGS = 200
+_ALIVE = {
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+}
 
 
 class MissingRaw(LookupError):
     """``reprocess_from_raw`` asked for a payload that was never stored."""
 
 
+class LoadConfig(dg.Config):
+    """Run configuration of every source asset."""
+
+    reprocess_from_raw: bool = False
+    """Rebuild the tables from the stored raw payloads instead of calling the source."""
+
+
 @dataclass
 class PartitionLoad:
+    """One fetch unit of one asset: a day, or a window of days served by one fetch."""
+
     source: str
     asset_key: str
     partition: str
+    days: list[dt.date]
     warehouse: Warehouse
     raw_store: RawStore
-    job: JobHandle
+    jobs: dict[dt.date, JobHandle]
+    contracts: dict[str, TableContract]
     reprocess_from_raw: bool = False
+    run_id: str | None = None
     results: dict[str, LoadResult] = field(default_factory=dict)
+    day_results: dict[dt.date, dict[str, LoadResult]] = field(default_factory=dict)
     dead_letters: list[dict[str, str]] = field(default_factory=list)
     resolved: list[str] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    warning_count: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _rejected_requests: set[str] = field(default_factory=set, repr=False)
+    _filed: set[tuple[str, str]] = field(default_factory=set, repr=False)
+    _rejects: list[Reject] = field(default_factory=list, repr=False)
+    _letters: dict[str, list[DeadLetter]] | None = field(default=None, repr=False)
 
     @classmethod
     @contextmanager
@@ -70,30 +118,78 @@ class PartitionLoad:
         warehouse: Warehouse,
         raw_store: RawStore,
         provider: str | None = None,
-        target: Iterable[sa.Table] = (),
+        target: Iterable[sa.Table | TableContract] = (),
         reprocess_from_raw: bool = False,
         config: Mapping[str, Any] | None = None,
+        days: Sequence[dt.date] | None = None,
+        is_alive: Callable[[str], bool] | None = None,
     ) -> Iterator[PartitionLoad]:
-        tables = list(target)
-        warehouse.ensure_tables(tables)
+        """Open the ledger jobs (one per day) of a unit whose raw partition is ``partition``."""
+        contracts = [t if isinstance(t, TableContract) else TableContract(t) for t in target]
+        unit_days = list(days) if days else _days_of(partition)
+        warehouse.ensure_tables([c.table for c in contracts])
         ledger = Ledger(warehouse)
-        with ledger.job(
-            source=source,
-            asset_key=asset_key,
-            partition_key=partition,
-            run_id=run_id,
-            provider="raw store replay" if reprocess_from_raw else provider,
-            target=",".join(t.fullname for t in tables),
-            metadata={"config": dict(config or {}), "reprocess_from_raw": reprocess_from_raw},
-        ) as job:
-            load = cls(source, asset_key, partition, warehouse, raw_store, job, reprocess_from_raw)
+        metadata: dict[str, Any] = {"config": dict(config or {}), "reprocess_from_raw": reprocess_from_raw}
+        if len(unit_days) > 1 or partition != unit_days[0].isoformat():
+            metadata["fetch_window"] = [unit_days[0].isoformat(), unit_days[-1].isoformat(), partition]
+        with ExitStack() as stack:
+            jobs = {
+                day: stack.enter_context(
+                    ledger.job(
+                        source=source,
+                        asset_key=asset_key,
+                        partition_key=day.isoformat(),
+                        run_id=run_id,
+                        provider="raw store replay" if reprocess_from_raw else provider,
+                        target=",".join(c.name for c in contracts),
+                        metadata=metadata,
+                        is_alive=is_alive,
+                    )
+                )
+                for day in unit_days
+            }
+            load = cls(
+                source=source,
+                asset_key=asset_key,
+                partition=partition,
+                days=unit_days,
+                warehouse=warehouse,
+                raw_store=raw_store,
+                jobs=jobs,
+                contracts={c.name: c for c in contracts},
+                reprocess_from_raw=reprocess_from_raw,
+                run_id=run_id,
+            )
             yield load
-            if load.pending:
-                job.metadata["pending"] = load.pending
-            if load.dead_letters:
-                job.metadata["dead_letters"] = load.dead_letters
+            load._close()
 
-    # -- raw ------------------------------------------------------------------------------
+    # -- days and jobs --------------------------------------------------------------------------------
+    @property
+    def job(self) -> JobHandle:
+        """The job of the unit's first day (the only one for a one-day unit)."""
+        return self.jobs[self.days[0]]
+
+    @property
+    def day(self) -> dt.date:
+        return self.days[0]
+
+    def _job_of(self, day: dt.date | None) -> JobHandle:
+        return self.jobs.get(day, self.job) if day is not None else self.job
+
+    def _close(self) -> None:
+        for day, job in self.jobs.items():
+            if self.pending:
+                job.metadata["pending"] = self.pending[:200]
+            letters = [d for d in self.dead_letters if d.get("day") in (None, day.isoformat())]
+            if letters:
+                job.metadata["dead_letters"] = [{k: v for k, v in d.items() if k != "day"} for d in letters[:100]]
+                if not job.errors:  # a letter of the whole window concerns every day of it
+                    job.errors.append(letters[0]["error"])
+            if self.warning_count:
+                job.metadata["warnings"] = self.warning_count
+                job.metadata["warning_sample"] = self.warnings[:20]
+
+    # -- raw ------------------------------------------------------------------------------------------
     def land(self, request: str, fetch: Callable[[], Fetched | None]) -> bytes | None:
         """Return the payload of ``request``: fetched and stored raw, or replayed from raw.
 
@@ -116,58 +212,356 @@ class PartitionLoad:
         self.raw_store.write(self.source, self.partition, request, fetched.body, fetched.meta())
         return fetched.body
 
-    # -- parse ----------------------------------------------------------------------------
+    def try_land(
+        self, request: str, fetch: Callable[[], Fetched | None], *, key: Mapping[str, Any] | None = None
+    ) -> tuple[bytes | None, bool]:
+        """``land``, with a request that failed for good (or is missing from raw) dead-lettered:
+        ``(body, ok)``; ``ok`` is False when the request failed (the fetch is then incomplete)."""
+        try:
+            return self.land(request, fetch), request not in self._rejected_requests
+        except (MissingRaw, HttpError) as exc:
+            self.reject(request, exc, key=key)
+            return None, False
+
+    # -- parse ----------------------------------------------------------------------------------------
     def parse(
-        self, request: str, body: bytes, fn: Callable[[Any], T], *, decode: Callable[[bytes], Any] = json.loads
+        self,
+        request: str,
+        body: bytes,
+        fn: Callable[[Any], T | Parsed[T]],
+        *,
+        decode: Callable[[bytes], Any] = json.loads,
+        key: Mapping[str, Any] | None = None,
     ) -> T | None:
-        """``fn(decode(body))``; a bad payload is dead-lettered and ``None`` returned."""
+        """``fn(decode(body))``; a bad payload is dead-lettered and ``None`` returned.
+
+        When ``fn`` returns ``Parsed(value, rejects)``, the rejects are filed (dropped records as dead
+        letters, the others as warnings) and ``value`` is returned. A clean read resolves the dead
+        letters of ``request`` (and of its records not rejected again) for the unit's days. ``key``
+        names what the payload covers (e.g. a race): a rejected payload spares those rows from
+        deletion instead of making the whole load partial.
+        """
         try:
             result = fn(decode(body))
         except PAYLOAD_ERRORS as exc:
             if isinstance(exc, RecordError):
                 exc = exc.with_request(f"{self.source}/{self.partition}/{request}")
-            self.reject(request, exc, payload=body)
+            self.reject(request, exc, payload=body, key=key)
             return None
-        if self.raw_store.resolve(self.source, self.partition, request):
-            self.resolved.append(request)
+        if isinstance(result, Parsed):
+            self.file_rejects(request, result.rejects)
+            result = result.value
+        self._resolve(request)
         return result
 
-    def reject(self, request: str, error: BaseException | str, *, payload: bytes | None = None) -> None:
-        """Dead-letter ``request`` with its error and count it as rejected in the ledger."""
+    def file_rejects(self, request: str, rejects: Iterable[Reject]) -> None:
+        """File the rejects a parser returned for ``request`` (records outside the unit's days are
+        left to the run that covers their day)."""
+        for index, reject in enumerate(rejects):
+            if reject.day is not None and reject.day not in self.jobs:
+                continue
+            if not reject.dropped:
+                self.warn(reject.message)
+                continue
+            name = reject.name or f"{request}__{reject.error.record or f'record_{index}'}"
+            payload = reject.record
+            if payload is not None and not isinstance(payload, bytes):
+                payload = json.dumps(payload, ensure_ascii=False, default=str).encode()
+            self.reject(name, reject.error, payload=payload, day=reject.day, origin=request, filed=reject)
+
+    def warn(self, message: str) -> None:
+        with self._lock:
+            self.warning_count += 1
+            if len(self.warnings) < MAX_WARNINGS:
+                self.warnings.append(message)
+
+    def reject(
+        self,
+        request: str,
+        error: BaseException | str,
+        *,
+        payload: bytes | None = None,
+        day: dt.date | None = None,
+        origin: str | None = None,
+        key: Mapping[str, Any] | None = None,
+        filed: Reject | None = None,
+    ) -> None:
+        """Dead-letter ``request`` (under ``day``, else the unit) and count it rejected in the ledger.
+
+        ``filed`` is the parser's or the contract's reject (its key and table spare rows from
+        deletion); without it, the reject concerns every table of the load, sparing ``key``.
+        """
         message = f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else error
-        self._rejected_requests.add(request)
+        day = day if day in self.jobs else None
+        label = day.isoformat() if day is not None else self.partition
+        job = self._job_of(day)
         self.raw_store.dead_letter(
             self.source,
-            self.partition,
+            label,
             request,
             error,
             payload=payload,
-            context={"asset_key": self.asset_key, "ledger_job_id": self.job.job_id},
+            context={"asset_key": self.asset_key, "ledger_job_id": job.job_id},
+            origin=origin,
         )
         with self._lock:
-            self.dead_letters.append({"request": request, "error": message})
-            self.job.rejected(f"{request}: {message}")
+            self._rejected_requests.add(request)
+            self._filed.add((label, request))
+            self._rejects.append(filed or Reject(RecordError(message), key=key, day=day))
+            entry = {"request": request, "error": message}
+            if day is not None and len(self.days) > 1:
+                entry["day"] = day.isoformat()
+            self.dead_letters.append(entry)
+            job.rejected(f"{request}: {message}")
 
     def mark_pending(self, request: str) -> None:
         """``request`` had nothing to load yet (not published); a later run fills it."""
         if request not in self._rejected_requests:
             self.pending.append(request)
 
-    # -- load -----------------------------------------------------------------------------
+    def _resolve(self, request: str) -> None:
+        """Dead letters of this asset, for the unit's days, that came from ``request`` and were not
+        filed again by this read: resolved."""
+        if self._letters is None:
+            self._letters = {}
+            first, last = self.days[0], self.days[-1]
+            for letter in self.raw_store.dead_letters_overlapping(self.source, first, last):
+                if letter.context.get("asset_key") == self.asset_key:
+                    self._letters.setdefault(letter.origin, []).append(letter)
+        for letter in self._letters.pop(request, []):
+            if (letter.partition, letter.request) in self._filed:
+                continue
+            if self.raw_store.resolve(self.source, letter.partition, letter.request):
+                self.resolved.append(letter.request)
+
+    # -- load -----------------------------------------------------------------------------------------
     def load(
         self,
         table: sa.Table,
         rows: Iterable[Mapping[str, Any]],
         *,
-        mode: str = "upsert",
-        window: Any = None,
+        scope: Iterable[Sequence[Any]] | None = None,
+        complete: bool = True,
         run_id: str | None = None,
     ) -> LoadResult:
+        """Validate ``rows`` against the table's contract and load them, one transaction per day.
+
+        ``scope`` lists the values of the contract's scope columns the load covers (e.g. the races
+        fetched); ``complete=False`` says the fetch missed data, so nothing is deleted.
+        """
+        contract = self.contracts.get(table.fullname) or TableContract(table)
+        good, rejects = contract.validate(rows)
+        for reject in rejects:
+            self.reject(reject.name or table.name, reject.error, payload=_json(reject.record), day=reject.day,
+                        filed=reject)  # fmt: skip
+        run_id = run_id or self.run_id
+        scope_values = [tuple(v) for v in scope] if scope is not None else None
+        if contract.mode == "replace_window" and contract.scope_columns and scope_values is None:
+            raise ValueError(f"{table.fullname}: replace_window over {contract.scope_columns} needs a scope")
+        total = LoadResult(table=table.fullname, mode=contract.mode)
+        if contract.day_column is None:
+            total = self._load_day(contract, good, None, scope_values, complete, run_id)
+        else:
+            by_day: dict[dt.date, list[Mapping[str, Any]]] = {day: [] for day in self.days}
+            for row in good:
+                day_rows = by_day.get(row[contract.day_column])
+                if day_rows is not None:
+                    day_rows.append(row)
+            for day, day_rows in by_day.items():
+                if day_rows or contract.mode == "replace_window":
+                    total = total + self._load_day(contract, day_rows, day, scope_values, complete, run_id)
+        total.table, total.mode = table.fullname, contract.mode
+        return total
+
+    def _load_day(
+        self,
+        contract: TableContract,
+        rows: list[Mapping[str, Any]],
+        day: dt.date | None,
+        scope: list[tuple[Any, ...]] | None,
+        complete: bool,
+        run_id: str | None,
+    ) -> LoadResult:
+        table = contract.table
+        mode, window = contract.mode, None
+        if mode == "replace_window":
+            spared, partial = self._spared_keys(contract, day)
+            if complete and not partial:
+                window = self._window(contract, day, scope, spared)
+            else:
+                mode = "upsert"
+                note = f"{table.fullname}: partial fetch, rows the source no longer lists were not deleted"
+                if note not in self.pending:
+                    self.pending.append(note)
         result = self.warehouse.load(table, rows, mode=mode, window=window, run_id=run_id)
-        self.job.loaded(result)
-        previous = self.results.get(table.fullname)
-        self.results[table.fullname] = result if previous is None else previous + result
+        self._job_of(day).loaded(result)
+        with self._lock:
+            previous = self.results.get(table.fullname)
+            self.results[table.fullname] = result if previous is None else previous + result
+            per_day = self.day_results.setdefault(day or self.day, {})
+            previous = per_day.get(table.fullname)
+            per_day[table.fullname] = result if previous is None else previous + result
         return result
+
+    def _spared_keys(self, contract: TableContract, day: dt.date | None) -> tuple[list[Mapping[str, Any]], bool]:
+        """Keys of the records rejected for this table and day (never deleted), and whether one of them
+        had no key (then the load is partial: nothing is deleted)."""
+        spared, partial = [], False
+        for reject in self._rejects:
+            if reject.table not in (None, contract.name):
+                continue
+            if day is not None and reject.day is not None and reject.day != day:
+                continue
+            key = {k: v for k, v in (reject.key or {}).items() if k in contract.table.c}
+            if key:
+                spared.append(key)
+            else:
+                partial = True
+        return spared, partial
+
+    @staticmethod
+    def _window(
+        contract: TableContract,
+        day: dt.date | None,
+        scope: list[tuple[Any, ...]] | None,
+        spared: list[Mapping[str, Any]],
+    ) -> sa.ColumnElement[bool]:
+        table = contract.table
+        terms: list[sa.ColumnElement[bool]] = []
+        if contract.day_column is not None and day is not None:
+            terms.append(table.c[contract.day_column] == day)
+        if contract.scope_columns:
+            columns = [table.c[c] for c in contract.scope_columns]
+            values = scope or [(None,) * len(columns)]
+            terms.append(
+                sa.tuple_(*columns).in_(values) if len(columns) > 1 else columns[0].in_([v[0] for v in values])
+            )
+        for key in spared:
+            terms.append(sa.not_(sa.and_(*[table.c[k] == v for k, v in key.items()])))
+        return sa.and_(*terms) if terms else sa.true()
+
+
+def _days_of(partition: str) -> list[dt.date]:
+    span = label_days(partition)
+    if span is None:
+        raise ValueError(f"partition {partition!r} is not a day or a window of days")
+    first, last = span
+    return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def _json(record: Any) -> bytes | None:
+    if record is None:
+        return None
+    return json.dumps(record, ensure_ascii=False, default=str).encode()
+
+
+# -- the run --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Unit:
+    """One fetch unit of a run: its days and raw partition; ``open()`` opens its PartitionLoad."""
+
+    run: SourceRun
+    days: tuple[dt.date, ...]
+    partition: str
+
+    @contextmanager
+    def open(self) -> Iterator[PartitionLoad]:
+        run = self.run
+        with PartitionLoad.open(
+            source=run.source.name,
+            asset_key=run.asset_key.to_user_string(),
+            partition=self.partition,
+            days=list(self.days),
+            run_id=run.run_id,
+            warehouse=run.warehouse,
+            raw_store=run.raw_store,
+            provider=run.provider,
+            target=run.source.contracts_of(run.asset_key),
+            reprocess_from_raw=run.reprocess_from_raw,
+            config={"reprocess_from_raw": run.reprocess_from_raw},
+            is_alive=run.is_alive,
+        ) as load:
+            run.loads.append(load)
+            yield load
+            run.context.log.info("%s %s: %s", run.asset_key.to_user_string(), self.partition, _summary(load))
+
+    @property
+    def start(self) -> dt.date:
+        return self.days[0]
+
+    @property
+    def end(self) -> dt.date:
+        """The day after the unit's last day."""
+        return self.days[-1] + dt.timedelta(days=1)
+
+
+class SourceRun:
+    """One run of one asset of a declared source over the run's days (see the module docstring)."""
+
+    def __init__(
+        self,
+        context: dg.AssetExecutionContext,
+        source: Source,
+        *,
+        config: LoadConfig,
+        warehouse: Any,
+        raw_store: Any,
+        provider: str | None,
+    ) -> None:
+        self.context = context
+        self.source = source
+        self.asset_key = context.asset_key
+        self.run_id = context.run.run_id
+        self.warehouse: Warehouse = warehouse.get() if hasattr(warehouse, "get") else warehouse
+        self.raw_store: RawStore = raw_store.get() if hasattr(raw_store, "get") else raw_store
+        self.provider = provider
+        self.reprocess_from_raw = config.reprocess_from_raw
+        window = context.partition_time_window
+        start, end = window.start.date(), window.end.date()
+        self.days = [start + dt.timedelta(days=i) for i in range((end - start).days)]
+        self.loads: list[PartitionLoad] = []
+        instance = context.instance
+
+        def is_alive(run_id: str) -> bool:
+            other = instance.get_run_by_id(run_id)
+            return other is not None and other.status in _ALIVE
+
+        self.is_alive = is_alive
+
+    @property
+    def start(self) -> dt.date:
+        return self.days[0]
+
+    @property
+    def end(self) -> dt.date:
+        return self.days[-1] + dt.timedelta(days=1)
+
+    def units(self) -> Iterator[Unit]:
+        """The fetch units of the run: each day, or the window (replays: each stored fetch covering it)."""
+        if self.source.fetch_unit == "day":
+            for day in self.days:
+                yield Unit(self, (day,), day.isoformat())
+            return
+        if not self.reprocess_from_raw:
+            yield Unit(self, tuple(self.days), window_label(self.days[0], self.days[-1]))
+            return
+        covered = self.raw_store.covering(self.source.name, self.days)
+        for label, days in sorted(covered.items(), key=lambda item: item[1][0]):
+            yield Unit(self, tuple(days), label)
+        missing = sorted(set(self.days) - {d for days in covered.values() for d in days})
+        if missing:  # nothing stored for them: their unit fails with MissingRaw, naming the days
+            yield Unit(self, tuple(missing), window_label(missing[0], missing[-1]))
+
+    def result(self, preview: sa.Select | None = None, **extra: Any) -> dg.MaterializeResult:
+        metadata = load_metadata(self.loads, self.warehouse, preview)
+        metadata.update(extra)
+        return dg.MaterializeResult(metadata=metadata)
+
+
+def _summary(load: PartitionLoad) -> str:
+    return "; ".join(f"{day}: {job.summary()}" for day, job in list(load.jobs.items())[:3]) + (
+        f" (+{len(load.jobs) - 3} days)" if len(load.jobs) > 3 else ""
+    )
 
 
 def load_metadata(loads: list[PartitionLoad], warehouse: Warehouse, preview: sa.Select | None = None) -> dict[str, Any]:
@@ -175,7 +569,7 @@ def load_metadata(loads: list[PartitionLoad], warehouse: Warehouse, preview: sa.
     totals = {"created": 0, "updated": 0, "unchanged": 0, "deleted": 0, "rejected": 0}
     per_table: dict[str, dict[str, int]] = {}
     for load in loads:
-        totals["rejected"] += load.job.counts.rejected
+        totals["rejected"] += sum(job.counts.rejected for job in load.jobs.values())
         for name, result in load.results.items():
             entry = per_table.setdefault(name, {"created": 0, "updated": 0, "unchanged": 0, "deleted": 0})
             for key in entry:
@@ -186,17 +580,25 @@ def load_metadata(loads: list[PartitionLoad], warehouse: Warehouse, preview: sa.
         sum(v["created"] + v["updated"] + v["unchanged"] for v in per_table.values())
     )
     metadata["tables"] = dg.MetadataValue.json(per_table)
-    metadata["partitions"] = dg.MetadataValue.int(len(loads))
-    metadata["ledger_job_ids"] = dg.MetadataValue.text(", ".join(str(load.job.job_id) for load in loads))
-    dead = [{"partition": load.partition, **d} for load in loads for d in load.dead_letters]
+    metadata["partitions"] = dg.MetadataValue.int(sum(len(load.days) for load in loads))
+    metadata["ledger_job_ids"] = dg.MetadataValue.text(
+        ", ".join(str(job.job_id) for load in loads for job in load.jobs.values())
+    )
+    dead = [{"partition": d.get("day", load.partition), **d} for load in loads for d in load.dead_letters]
     if dead:
-        metadata["dead_letters"] = dg.MetadataValue.json(dead[:50])
+        metadata["dead_letters"] = dg.MetadataValue.json(
+            [{k: v for k, v in d.items() if k != "day"} for d in dead][:50]
+        )
     pending = [f"{load.partition} {p}" for load in loads for p in load.pending]
     if pending:
         metadata["pending"] = dg.MetadataValue.json(pending[:200])
     resolved = [f"{load.partition} {r}" for load in loads for r in load.resolved]
     if resolved:
         metadata["dead_letters_resolved"] = dg.MetadataValue.json(resolved[:200])
+    warnings = sum(load.warning_count for load in loads)
+    metadata["warnings"] = dg.MetadataValue.int(warnings)
+    if warnings:
+        metadata["warning_sample"] = dg.MetadataValue.json([w for load in loads for w in load.warnings][:20])
     if preview is not None:
         rows = warehouse.fetch(preview)
         if rows:

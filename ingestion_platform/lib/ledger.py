@@ -9,13 +9,23 @@ Every transition is a conditional ``UPDATE ... WHERE status IN (allowed sources)
 from the wrong state (a finished job finished again, a job completed twice by two racing workers)
 raises ``InvalidTransition`` instead of silently rewriting history. A retry is a new job whose
 ``retry_of`` points at the failed one, so the history of attempts stays readable.
+
+Columns mean one thing everywhere: ``source`` is the name of the source declaration
+(``lib.source.Source.name``: the external system the data came from and the raw-store folder, e.g.
+``pmu``, ``eventbrite``, ``montreal``, ``ics``), ``asset_key`` the Dagster asset, ``partition_key``
+one day. A run over a window of days writes one job per day (``metadata.fetch_window`` names the
+window when one fetch served several days).
+
+The ledger tells the truth after a crash: counts are written as each table's load commits, and a job
+left ``processing`` by a run that died is closed as ``failed`` (with the reason) when the next run of
+the same asset and day starts; the new job links to it with ``retry_of``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,7 +56,12 @@ ingestion_job = sa.Table(
     "ingestion_job",
     METADATA,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("source", sa.String(64), nullable=False, comment="source family, e.g. pmu"),
+    sa.Column(
+        "source",
+        sa.String(64),
+        nullable=False,
+        comment="source declaration (external system, raw-store folder): pmu, eventbrite, montreal, ics ...",
+    ),
     sa.Column("asset_key", sa.String(255), nullable=False, comment="Dagster asset key, slash separated"),
     sa.Column("partition_key", sa.String(64), comment="Dagster partition key (one day)"),
     sa.Column("run_id", sa.String(64), comment="Dagster run id"),
@@ -118,13 +133,37 @@ class Ledger:
         provider: str | None = None,
         target: str | None = None,
         metadata: Mapping[str, Any] | None = None,
+        is_alive: Callable[[str], bool] | None = None,
     ) -> int:
-        """Record a pending job; links it to the last failed attempt of the same partition."""
+        """Record a pending job; links it to the last failed attempt of the same partition.
+
+        Jobs of the same asset and partition still ``processing`` whose run is not alive (by
+        ``is_alive(run_id)``; without it, any other run counts as dead) are closed as ``failed``
+        first: their run died before it could close them.
+        """
+        same = sa.and_(
+            ingestion_job.c.asset_key == asset_key, _eq_or_null(ingestion_job.c.partition_key, partition_key)
+        )
         with self.warehouse.engine.begin() as conn:
+            stale = conn.execute(
+                sa.select(ingestion_job.c.id, ingestion_job.c.run_id).where(same, ingestion_job.c.status == PROCESSING)
+            ).all()
+            for job in stale:
+                if job.run_id != run_id and is_alive is not None and job.run_id and is_alive(job.run_id):
+                    continue
+                conn.execute(
+                    sa.update(ingestion_job)
+                    .where(ingestion_job.c.id == job.id, ingestion_job.c.status == PROCESSING)
+                    .values(
+                        status=FAILED,
+                        finished_at=_now(),
+                        message=f"abandoned: run {job.run_id} ended without closing this job "
+                        f"(found processing when run {run_id} started)",
+                    )
+                )
             last = conn.execute(
                 sa.select(ingestion_job.c.id, ingestion_job.c.status)
-                .where(ingestion_job.c.asset_key == asset_key)
-                .where(_eq_or_null(ingestion_job.c.partition_key, partition_key))
+                .where(same)
                 .order_by(ingestion_job.c.id.desc())
                 .limit(1)
             ).first()
@@ -140,7 +179,7 @@ class Ledger:
                         provider=provider,
                         target=target,
                         status=PENDING,
-                        metadata=dict(metadata or {}),
+                        metadata=_jsonable(metadata or {}),
                         retry_of=retry_of,
                     )
                     .returning(ingestion_job.c.id)
@@ -165,7 +204,7 @@ class Ledger:
         if status in TERMINAL:
             values["finished_at"] = _now()
         if message is not None:
-            values["message"] = message[:10_000]
+            values["message"] = _clean(message)[:10_000]
         if counts is not None:
             values.update(counts.as_dict())
         with self.warehouse.engine.begin() as conn:
@@ -180,6 +219,17 @@ class Ledger:
             if result.rowcount != 1:
                 current = conn.execute(sa.select(ingestion_job.c.status).where(ingestion_job.c.id == job_id)).scalar()
                 raise InvalidTransition(f"job {job_id}: cannot go from {current!r} to {status!r}")
+
+    def record_counts(self, job_id: int, counts: JobCounts) -> None:
+        """Write the counts of a processing job (called as each table's load commits)."""
+        with self.warehouse.engine.begin() as conn:
+            merged = {**self._metadata(conn, job_id), "tables": counts.tables}
+            conn.execute(
+                sa.update(ingestion_job)
+                .where(ingestion_job.c.id == job_id)
+                .where(ingestion_job.c.status == PROCESSING)
+                .values(**counts.as_dict(), metadata=_jsonable(merged))
+            )
 
     def progress(self, job_id: int, **progress: Any) -> None:
         """Merge progress information into a processing job's metadata."""
@@ -252,11 +302,13 @@ class JobHandle:
     status: str = PROCESSING
 
     def loaded(self, result: LoadResult) -> None:
+        """Count a committed load, and write the counts to the ledger now (a crash keeps them)."""
         self.counts.add(result)
+        self.ledger.record_counts(self.job_id, self.counts)
 
     def rejected(self, error: str, count: int = 1) -> None:
         self.counts.rejected += count
-        self.errors.append(error)
+        self.errors.append(_clean(error))
 
     def progress(self, **progress: Any) -> None:
         self.ledger.progress(self.job_id, **progress)
@@ -274,4 +326,20 @@ def _eq_or_null(column: sa.Column, value: Any) -> sa.ColumnElement[bool]:
 
 
 def _jsonable(value: Mapping[str, Any]) -> dict[str, Any]:
-    return json.loads(json.dumps(dict(value), default=str))
+    """Plain JSON values, without NUL characters (PostgreSQL refuses them in text and JSON)."""
+    return _no_nul(json.loads(json.dumps(dict(value), default=str)))
+
+
+def _no_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return _clean(value)
+    if isinstance(value, dict):
+        return {_clean(k): _no_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_no_nul(v) for v in value]
+    return value
+
+
+def _clean(text: str) -> str:
+    """``text`` with NUL characters written as the four characters ``\\x00``, so nothing is hidden."""
+    return text.replace("\x00", "\\x00")

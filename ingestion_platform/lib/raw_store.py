@@ -11,6 +11,12 @@ Every payload is written before it is parsed (atomically: temp file + rename), s
 loses data and ``reprocess_from_raw`` can rebuild tables without calling the source again. A record
 or payload that cannot be parsed or loaded becomes a dead letter carrying its error; once the code is
 fixed, reprocessing the partition replays it and moves the dead letter to ``_resolved``.
+
+Partitions are labels of days: ``2025-03-14`` (one day) or ``2025-03-01_2025-03-31`` (a fetch that
+served a window of days). ``covering`` finds, for any days, the latest stored fetch that covers each
+of them, so a replay or a check of any range finds its payloads whatever range fetched them.
+File names are collision-free: a name that had to be sanitised carries a hash of the original
+(``a b`` and ``a;b`` are two files).
 """
 
 from __future__ import annotations
@@ -36,11 +42,34 @@ _SAFE = re.compile(r"[^A-Za-z0-9._=-]+")
 
 
 def safe_name(name: str) -> str:
-    """A request name usable as a file name (``R1/C2/participants`` -> ``R1_C2_participants``)."""
+    """A request name usable as a file name, distinct for distinct names.
+
+    Names made of ``[A-Za-z0-9._=-]`` stay as they are; others are sanitised and suffixed with a hash
+    of the original, so two names never share a file (``R1/C2/participants`` ->
+    ``R1_C2_participants-<8 hex>``).
+    """
     cleaned = _SAFE.sub("_", name).strip("._")
     if not cleaned:
         raise ValueError(f"empty request name {name!r}")
+    if cleaned != name:
+        cleaned = f"{cleaned[:150]}-{hashlib.sha256(name.encode('utf-8', 'surrogatepass')).hexdigest()[:8]}"
     return cleaned
+
+
+def label_days(label: str) -> tuple[dt.date, dt.date] | None:
+    """``(first, last)`` day of a partition label (``2025-03-14`` or ``2025-03-01_2025-03-31``)."""
+    try:
+        first, _, last = label.partition("_")
+        start = dt.date.fromisoformat(first)
+        end = dt.date.fromisoformat(last) if last else start
+    except ValueError:
+        return None
+    return (start, end) if start <= end else None
+
+
+def window_label(first: dt.date, last: dt.date) -> str:
+    """The partition label of the days ``first`` .. ``last`` (inclusive)."""
+    return first.isoformat() if first == last else f"{first.isoformat()}_{last.isoformat()}"
 
 
 @dataclass(frozen=True)
@@ -61,6 +90,11 @@ class DeadLetter:
     context: dict[str, Any]
     created_at: str
     path: Path
+    origin: str = ""
+    """The raw request the dead letter came from (itself for a payload; the page of a record)."""
+
+    def days(self) -> tuple[dt.date, dt.date] | None:
+        return label_days(self.partition)
 
     def payload(self) -> bytes | None:
         """The payload bytes kept with the dead letter (None when the failure had no payload)."""
@@ -126,6 +160,34 @@ class RawStore:
             names.append(json.loads(meta.read_text()).get("request", meta.name[: -len(".meta.json")]))
         return names
 
+    def labels(self, source: str) -> list[str]:
+        """Partition labels with stored payloads for ``source``."""
+        base = self.root / "raw" / safe_name(source)
+        if not base.exists():
+            return []
+        return sorted(p.name for p in base.iterdir() if p.is_dir() and label_days(p.name) is not None)
+
+    def covering(self, source: str, days: list[dt.date]) -> dict[str, list[dt.date]]:
+        """For each day, the latest stored fetch (partition label) whose days include it.
+
+        Returns ``{label: [days it serves]}``; days no stored fetch covers are left out.
+        """
+        candidates = []
+        for label in self.labels(source):
+            first, last = label_days(label)  # type: ignore[misc]
+            directory = self._raw_dir(source, label)
+            stamps = [p.stat().st_mtime_ns for p in directory.glob("*.meta.json")]
+            if stamps:
+                candidates.append((max(stamps), first, last, label))
+        candidates.sort(reverse=True)
+        out: dict[str, list[dt.date]] = {}
+        for day in days:
+            for _stamp, first, last, label in candidates:
+                if first <= day <= last:
+                    out.setdefault(label, []).append(day)
+                    break
+        return out
+
     # -- dead letters ----------------------------------------------------------------------
     def _dead_dir(self, source: str, partition: str) -> Path:
         return self.root / "dead_letter" / safe_name(source) / safe_name(partition)
@@ -139,8 +201,12 @@ class RawStore:
         *,
         payload: bytes | None = None,
         context: Mapping[str, Any] | None = None,
+        origin: str | None = None,
     ) -> Path:
-        """Keep a payload (or record) that could not be parsed or loaded, with its error."""
+        """Keep a payload (or record) that could not be parsed or loaded, with its error.
+
+        ``origin`` names the raw request the record came from (default: ``request`` itself).
+        """
         if isinstance(error, BaseException):
             message = f"{type(error).__name__}: {error}"
             trace = "".join(traceback.format_exception(error))
@@ -156,6 +222,7 @@ class RawStore:
             "source": source,
             "partition": partition,
             "request": request,
+            "origin": origin or request,
             "error": message,
             "traceback": trace,
             "context": dict(context or {}),
@@ -173,20 +240,19 @@ class RawStore:
         if not base.exists():
             return []
         pattern = f"{safe_name(source) if source else '*'}/{safe_name(partition) if partition else '*'}/*.json.gz"
+        return [_letter(path) for path in sorted(base.glob(pattern))]
+
+    def dead_letters_overlapping(self, source: str, first: dt.date, last: dt.date) -> list[DeadLetter]:
+        """Unresolved dead letters of ``source`` filed under a day or window that meets ``first`` .. ``last``."""
+        base = self.root / "dead_letter" / safe_name(source)
+        if not base.exists():
+            return []
         letters = []
-        for path in sorted(base.glob(pattern)):
-            record = json.loads(gzip.decompress(path.read_bytes()))
-            letters.append(
-                DeadLetter(
-                    source=record["source"],
-                    partition=record["partition"],
-                    request=record["request"],
-                    error=record["error"],
-                    context=record.get("context") or {},
-                    created_at=record["created_at"],
-                    path=path,
-                )
-            )
+        for directory in sorted(base.iterdir()):
+            span = label_days(directory.name)
+            if span is None or span[1] < first or span[0] > last:
+                continue
+            letters += [_letter(path) for path in sorted(directory.glob("*.json.gz"))]
         return letters
 
     def resolve(self, source: str, partition: str, request: str) -> bool:
@@ -198,6 +264,20 @@ class RawStore:
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(path, target)
         return True
+
+
+def _letter(path: Path) -> DeadLetter:
+    record = json.loads(gzip.decompress(path.read_bytes()))
+    return DeadLetter(
+        source=record["source"],
+        partition=record["partition"],
+        request=record["request"],
+        error=record["error"],
+        context=record.get("context") or {},
+        created_at=record["created_at"],
+        path=path,
+        origin=record.get("origin") or record["request"],
+    )
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

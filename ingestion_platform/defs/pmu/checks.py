@@ -6,9 +6,9 @@ counts the records in the stored raw payloads independently of the parser and co
 the rows in the tables.
 """
 
+import datetime as dt
 import json
 import re
-from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -25,14 +25,15 @@ from ingestion_platform.defs.pmu.assets import (
     SOURCE,
 )
 from ingestion_platform.lib.checks import (
-    CheckFn,
     CheckInputs,
     CheckOutcome,
     dead_letter_check,
+    raw_reconciliation_check,
     reference_check,
     unique_key_check,
     warehouse_check,
 )
+from ingestion_platform.lib.raw_store import DeadLetter
 
 _RACE_REQUEST = re.compile(r"^R(\d+)C(\d+)_(\w+)$")
 
@@ -182,48 +183,64 @@ def _official_races_have_rapports(inputs: CheckInputs) -> CheckOutcome:
     return CheckOutcome(passed=not missing, checked=checked, failures=len(missing), sample=missing)
 
 
-def _reconciliation(endpoint: str, table: sa.Table, count_records: Callable[[Any], int]) -> CheckFn:
-    """Rows per race in ``table`` == records per race in the raw ``endpoint`` payloads."""
+def _race_keys(day: dt.date, request: str) -> tuple[dt.date, int, int] | None:
+    match = _RACE_REQUEST.match(request)
+    return (day, int(match.group(1)), int(match.group(2))) if match else None
 
-    def fn(inputs: CheckInputs) -> CheckOutcome:
-        mismatches = []
-        checked = 0
-        dead = {(x.partition, x.request) for x in inputs.raw_store.dead_letters(SOURCE)}
-        for day in inputs.days():
-            partition = day.isoformat()
-            counts = Counter(
-                (r["meeting_num"], r["race_num"])
-                for r in inputs.warehouse.fetch(
-                    sa.select(table.c.meeting_num, table.c.race_num).where(table.c.program_date == day)
-                )
-            )
-            for request in inputs.raw_store.requests(SOURCE, partition):
-                match = _RACE_REQUEST.match(request)
-                if not match or match.group(3) != endpoint or (partition, request) in dead:
-                    continue
-                payload = json.loads(inputs.raw_store.read(SOURCE, partition, request).body)
-                expected = count_records(payload)
-                actual = counts.get((int(match.group(1)), int(match.group(2))), 0)
-                checked += 1
-                if expected != actual:
-                    mismatches.append({"partition": partition, "request": request, "raw": expected, "rows": actual})
-        return CheckOutcome(passed=not mismatches, checked=checked, failures=len(mismatches), sample=mismatches)
+
+def _runner_keys(request: str, body: bytes, label: str) -> list[tuple]:
+    """(day, R, C, numPmu) of the runners of a raw participants payload (read without the parser)."""
+    race = _race_keys(dt.date.fromisoformat(label), request)
+    payload = json.loads(body)
+    if race is None or not isinstance(payload, dict):
+        return []
+    return [(*race, p.get("numPmu")) for p in payload.get("participants") or [] if isinstance(p, dict)]
+
+
+def _runner_letter_keys(letter: DeadLetter) -> list[tuple]:
+    race = _race_keys(dt.date.fromisoformat(letter.partition), letter.origin)
+    record = json.loads(letter.payload() or b"null")
+    if race is None or not isinstance(record, dict):
+        return []
+    return [(*race, record.get("numPmu"))]
+
+
+def _line_keys(request: str, body: bytes, label: str) -> list[tuple]:
+    """(day, R, C, typePari, libelle, combinaison) of the dividend lines of a raw rapports payload."""
+    race = _race_keys(dt.date.fromisoformat(label), request)
+    payload = json.loads(body)
+    if race is None or not isinstance(payload, list):
+        return []
+    return [
+        _line_key(race, bet, line) for bet in payload if isinstance(bet, dict) for line in bet.get("rapports") or []
+    ]
+
+
+def _line_key(race: tuple, bet: dict, line: Any) -> tuple:
+    combination = line.get("combinaison") if isinstance(line, dict) else None
+    if isinstance(combination, list):
+        combination = "-".join(str(x) for x in combination)
+    label = line.get("libelle") if isinstance(line, dict) else None
+    return (*race, bet.get("typePari"), " ".join(str(label or "").split()), " ".join(str(combination).split()))
+
+
+def _row_keys(table: sa.Table, columns: list[str]) -> Callable[[CheckInputs], set[tuple]]:
+    def fn(inputs: CheckInputs) -> set[tuple]:
+        cols = [table.c[c] for c in ["program_date", "meeting_num", "race_num", *columns]]
+        return {
+            tuple(r.values())
+            for r in inputs.warehouse.fetch(sa.select(*cols).where(inputs.where(table, "program_date")))
+        }
 
     return fn
 
 
-def _runner_count(payload: dict) -> int:
-    return len({p.get("numPmu") for p in payload.get("participants") or []})
+def _race_scope(request: str, label: str) -> tuple | None:
+    return _race_keys(dt.date.fromisoformat(label), request)
 
 
-def _dividend_line_count(payload: list | None) -> int:
-    return len(
-        {
-            (bet.get("typePari"), line.get("libelle"), str(line.get("combinaison")))
-            for bet in payload or []
-            for line in bet.get("rapports") or []
-        }
-    )
+def _endpoint(name: str) -> Callable[[str], bool]:
+    return lambda request: (m := _RACE_REQUEST.match(request)) is not None and m.group(3) == name
 
 
 def _custom_checks() -> list[dg.AssetChecksDefinition]:
@@ -244,18 +261,28 @@ def _custom_checks() -> list[dg.AssetChecksDefinition]:
             severity=dg.AssetCheckSeverity.WARN,
             partitions_def=PARTITIONS,
         ),
-        warehouse_check(
+        raw_reconciliation_check(
             asset=PARTICIPANTS,
+            source=SOURCE,
             name="participants_reconcile_with_raw",
-            description="Runners per race in race_participant equal the runners in the stored raw payloads.",
-            fn=_reconciliation("participants", tables.race_participant, _runner_count),
+            description="Every runner of the stored raw payloads is a row of race_participant, and every row a runner "
+            "of them (read from the raw JSON, not by the parser; dead-lettered runners excepted).",
+            raw_keys=_runner_keys,
+            row_keys=_row_keys(tables.race_participant, ["horse_num"]),
+            record_keys=_runner_letter_keys,
+            requests=_endpoint("participants"),
+            scope_of=_race_scope,
             partitions_def=PARTITIONS,
         ),
-        warehouse_check(
+        raw_reconciliation_check(
             asset=RAPPORTS,
+            source=SOURCE,
             name="rapports_reconcile_with_raw",
-            description="Dividend lines per race in bet_report equal the lines in the stored raw payloads.",
-            fn=_reconciliation("rapports", tables.bet_report, _dividend_line_count),
+            description="Every dividend line of the stored raw rapports is a row of bet_report, and every row a line.",
+            raw_keys=_line_keys,
+            row_keys=_row_keys(tables.bet_report, ["bet_type_code", "label", "combination"]),
+            requests=_endpoint("rapports"),
+            scope_of=_race_scope,
             partitions_def=PARTITIONS,
         ),
     ]
@@ -270,8 +297,3 @@ pmu_checks = [
         for a in (PROGRAMME, PARTICIPANTS, PERFORMANCES, RAPPORTS)
     ],
 ]
-
-
-@dg.definitions
-def pmu_check_definitions() -> dg.Definitions:
-    return dg.Definitions(asset_checks=pmu_checks)

@@ -1,0 +1,230 @@
+"""The loading contract of a table, declared next to the extraction (like dlt's primary key and write
+disposition), and the validation of rows against it before they reach the warehouse.
+
+A :class:`TableContract` says how an asset loads one table:
+
+``mode``            ``upsert`` (insert new keys, update changed rows), ``insert_missing`` or
+                    ``replace_window`` (upsert, then delete the rows of the window the source no
+                    longer has: for sets that can shrink).
+``day_column``      the column holding the partition day (a ``Date``): rows are loaded, counted and
+                    checked per day through it, and a ``replace_window`` window is "this day".
+                    ``None`` for dimensions that span days (horses, jockeys ...).
+``scope_columns``   further columns that bound the window inside a day, e.g. the races a load covers
+                    (``meeting_num``, ``race_num``) or the source of a shared table (``source``).
+
+The key is the table's primary key. The asset never picks a mode at each call; the one thing it
+says is whether its fetch was complete: a partial fetch never deletes (see
+``lib.ingest.PartitionLoad.load``), and the keys of rejected records are never deleted either.
+
+:func:`validate` checks every row against the table before the load: a value the warehouse would
+refuse (too long for its column, a NUL character, a number out of range, a wrong type, a missing
+required value) rejects that row, naming table, column, key and value; the other rows load.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from ingestion_platform.lib.errors import RecordError, Reject
+from ingestion_platform.lib.warehouse import LINEAGE_COLUMNS, LOAD_MODES
+
+_INT_RANGES = {
+    sa.SmallInteger: (-(2**15), 2**15 - 1),
+    sa.BigInteger: (-(2**63), 2**63 - 1),
+    sa.Integer: (-(2**31), 2**31 - 1),
+}
+
+
+@dataclass(frozen=True)
+class TableContract:
+    """How one asset loads one table (see the module docstring)."""
+
+    table: sa.Table
+    mode: str = "upsert"
+    day_column: str | None = None
+    scope_columns: tuple[str, ...] = ()
+    _checks: tuple[tuple[str, Callable[[Any], str | None]], ...] = field(
+        default=(), init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        if self.mode not in LOAD_MODES:
+            raise ValueError(f"{self.table.fullname}: unknown load mode {self.mode!r}; expected one of {LOAD_MODES}")
+        for name in (self.day_column, *self.scope_columns):
+            if name is not None and name not in self.table.c:
+                raise ValueError(f"{self.table.fullname} has no column {name!r}")
+        if self.mode == "replace_window" and self.day_column is None and not self.scope_columns:
+            raise ValueError(f"{self.table.fullname}: replace_window needs a day column or scope columns")
+        object.__setattr__(self, "_checks", tuple(_column_checks(self.table)))
+
+    @property
+    def name(self) -> str:
+        return self.table.fullname
+
+    @property
+    def key(self) -> list[str]:
+        return [c.name for c in self.table.primary_key.columns]
+
+    def validate(self, rows: Iterable[Mapping[str, Any]]) -> tuple[list[Mapping[str, Any]], list[Reject]]:
+        """The rows the warehouse will accept, and one :class:`Reject` per row it would refuse."""
+        good: list[Mapping[str, Any]] = []
+        rejects: list[Reject] = []
+        checks = self._checks
+        for row in rows:
+            problem = None
+            for name, check in checks:
+                message = check(row.get(name))
+                if message is not None:
+                    problem = (name, message)
+                    break
+            if problem is None:
+                good.append(row)
+            else:
+                rejects.append(self._reject(row, *problem))
+        return good, rejects
+
+    def _reject(self, row: Mapping[str, Any], column: str, message: str) -> Reject:
+        key = {k: row.get(k) for k in self.key}
+        shown = ", ".join(f"{k}={_short(v)}" for k, v in key.items())
+        error = RecordError(
+            f"value {_short(row.get(column))} {message}",
+            request=f"table {self.name}",
+            record=f"key {shown}",
+            field=column,
+        )
+        day = row.get(self.day_column) if self.day_column else None
+        return Reject(
+            error=error,
+            record=_plain(row),
+            key=key if all(v is not None for v in key.values()) else None,
+            table=self.name,
+            day=day if isinstance(day, dt.date) else None,
+            name=f"{self.table.name}__{'_'.join(str(v) for v in key.values())}"[:180],
+        )
+
+
+def contracts_by_name(contracts: Sequence[TableContract]) -> dict[str, TableContract]:
+    return {c.name: c for c in contracts}
+
+
+# -- column checks ---------------------------------------------------------------------------------
+def _column_checks(table: sa.Table) -> list[tuple[str, Callable[[Any], str | None]]]:
+    checks = []
+    for column in table.columns:
+        if column.name in LINEAGE_COLUMNS:
+            continue
+        check = _type_check(column.type)
+        required = not column.nullable or column.primary_key
+        checks.append((column.name, _with_null(check, required)))
+    return checks
+
+
+def _with_null(check: Callable[[Any], str | None] | None, required: bool) -> Callable[[Any], str | None]:
+    def fn(value: Any) -> str | None:
+        if value is None:
+            return "is missing (the column is required)" if required else None
+        return check(value) if check is not None else None
+
+    return fn
+
+
+def _type_check(kind: sa.types.TypeEngine) -> Callable[[Any], str | None] | None:
+    if isinstance(kind, sa.JSON):
+        return None  # serialised as JSON text; NULs travel escaped as \u0000
+    if isinstance(kind, sa.String):  # Text, String(n), Enum ...
+        return _string_check(getattr(kind, "length", None))
+    if isinstance(kind, sa.Boolean):
+        return lambda v: None if isinstance(v, bool) else f"is {type(v).__name__}, expected a boolean"
+    if isinstance(kind, sa.Integer):
+        low, high = next((r for t, r in _INT_RANGES.items() if isinstance(kind, t)), _INT_RANGES[sa.Integer])
+        return _integer_check(low, high)
+    if isinstance(kind, sa.Float):
+        return _float_check
+    if isinstance(kind, sa.Numeric):
+        return _numeric_check(kind.precision, kind.scale)
+    if isinstance(kind, sa.DateTime):
+        return lambda v: None if isinstance(v, dt.datetime) else f"is {type(v).__name__}, expected a date and time"
+    if isinstance(kind, sa.Date):
+        return lambda v: (
+            None
+            if isinstance(v, dt.date) and not isinstance(v, dt.datetime)
+            else f"is {type(v).__name__}, expected a date"
+        )
+    return None
+
+
+def _string_check(length: int | None) -> Callable[[Any], str | None]:
+    def fn(value: Any) -> str | None:
+        if type(value) is not str:
+            if isinstance(value, str):
+                value = str(value)
+            else:
+                return f"is {type(value).__name__}, expected text"
+        if "\x00" in value:
+            return "contains a NUL character (\\x00), which PostgreSQL refuses in text"
+        if length is not None and len(value) > length:
+            return f"is {len(value)} characters long, longer than the column's {length}"
+        return None
+
+    return fn
+
+
+def _integer_check(low: int, high: int) -> Callable[[Any], str | None]:
+    def fn(value: Any) -> str | None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            return f"is {type(value).__name__}, expected an integer"
+        if not low <= value <= high:
+            return f"is out of range for the column ({low} .. {high})"
+        return None
+
+    return fn
+
+
+def _float_check(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, decimal.Decimal)):
+        return f"is {type(value).__name__}, expected a number"
+    return None
+
+
+def _numeric_check(precision: int | None, scale: int | None) -> Callable[[Any], str | None]:
+    whole_digits = None if precision is None else precision - (scale or 0)
+
+    def fn(value: Any) -> str | None:
+        if isinstance(value, bool) or not isinstance(value, (int, float, decimal.Decimal)):
+            return f"is {type(value).__name__}, expected a number"
+        if isinstance(value, float) and not math.isfinite(value):
+            return "is not a finite number"
+        if isinstance(value, decimal.Decimal) and not value.is_finite():
+            return "is not a finite number"
+        if whole_digits is not None and value != 0:
+            number = decimal.Decimal(str(value)) if isinstance(value, float) else decimal.Decimal(value)
+            rounded = round(number, scale or 0)
+            digits = rounded.adjusted() + 1 if rounded != 0 else 0
+            if digits > whole_digits:
+                return (
+                    f"is out of range for NUMERIC({precision}, {scale}): {whole_digits} digits at most before the point"
+                )
+        return None
+
+    return fn
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _plain(row: Mapping[str, Any]) -> dict[str, Any]:
+    out = {}
+    for k, v in row.items():
+        if isinstance(v, (dt.date, dt.datetime, decimal.Decimal)):
+            v = str(v)
+        out[k] = v
+    return out
