@@ -378,7 +378,7 @@ def parse_participants(
             seen.add(num)
             horse, jockey, trainer, runner = _runner_rows(p, race, num, positions, dead_heat)
         except RecordError as error:
-            key = race_key if num is None else {**race_key, "horse_num": num}
+            key = {**race_key} if num is None else {**race_key, "horse_num": num}
             rejects.append(Reject(error, record=raw, key=key, table=RACE_PARTICIPANT, day=race.program_date, name=name))
             continue
         horses.append(horse)
@@ -635,7 +635,7 @@ def parse_rapports(payload: Any, race: RaceRef) -> Parsed[dict[str, list[dict[st
             bet_row = _bet_row(bet, race_key, code, where)
             raw_lines = _list(bet.get("rapports"), where, "rapports")
         except RecordError as error:
-            key = race_key if code is None else {**race_key, "bet_type_code": code}
+            key = {**race_key} if code is None else {**race_key, "bet_type_code": code}
             rejects.append(Reject(error, record=raw, key=key, table=None, day=race.program_date, name=name))
             continue
         bet_lines: dict[tuple[str, str], dict[str, Any]] = {}
