@@ -36,7 +36,7 @@ def _ref(rel: str) -> parse.RaceRef:
     return parse.RaceRef(_day(rel), int(meeting), int(race))
 
 
-def _parse(rel: str) -> Any:
+def _parse(rel: str) -> parse.Parsed | None:
     payload = _load(rel)
     name = Path(rel).name
     if name.startswith("programme"):
@@ -59,15 +59,18 @@ def test_every_excerpt_parses_or_is_rejected_clearly(rel: str) -> None:
             _parse(rel)
         assert err.value.field == "programme" and "wrapper" in str(err.value)
         return
-    result = _parse(rel)
+    parsed = _parse(rel)
+    if parsed is not None:
+        assert parsed.rejects == [], [r.message for r in parsed.rejects]  # real recordings read whole
     if Path(rel).name.startswith(("programme", "participants", "rapports")):
+        result = parsed.value
         assert all(isinstance(v, list) for v in result.values())
         assert sum(len(v) for v in result.values()) > 0
 
 
 def test_full_chain_of_05112025_r1c1_agrees() -> None:
     day = dt.date(2025, 11, 5)
-    prog = parse.parse_programme(_load("05112025/programme_05112025.json"), day)
+    prog = parse.parse_programme(_load("05112025/programme_05112025.json"), day).value
     assert prog["daily_program"][0]["races"] == 63 == len(prog["race"])
     assert prog["daily_program"][0]["utc_offset_s"] == 3600
     assert prog["daily_program"][0]["starts_at"] == dt.datetime(2025, 11, 4, 23, 0, tzinfo=dt.UTC)
@@ -79,7 +82,7 @@ def test_full_chain_of_05112025_r1c1_agrees() -> None:
     assert race["is_official"] and not race["is_cancelled"]
 
     ref = parse.RaceRef(day, 1, 1)
-    part = parse.parse_participants(_load("05112025/participants_05112025_R1C1.json"), ref, race["arrival_order"])
+    part = parse.parse_participants(_load("05112025/participants_05112025_R1C1.json"), ref, race["arrival_order"]).value
     runners = {r["horse_num"]: r for r in part["race_participant"]}
     assert len(runners) == 14
     winner = runners[7]
@@ -95,7 +98,7 @@ def test_full_chain_of_05112025_r1c1_agrees() -> None:
         assert horse["horse_key"] == sent["idCheval"]
 
     keys = {n: r["horse_key"] for n, r in runners.items()}
-    history = parse.parse_performances(_load("05112025/performances_05112025_R1C1.json"), ref, keys)
+    history = parse.parse_performances(_load("05112025/performances_05112025_R1C1.json"), ref, keys).value
     assert len(history) == 70 and {h["horse_key"] for h in history} <= set(keys.values())
     first = next(h for h in history if h["horse_key"] == keys[1] and h["raced_on"] == dt.date(2025, 11, 1))
     assert first["hippodrome"] == "Pontchâteau" and first["place"] == 6  # the itsHim line, not the winner's
@@ -103,7 +106,7 @@ def test_full_chain_of_05112025_r1c1_agrees() -> None:
     assert first["reduction_km_s"] == Decimal("77.5")  # 7750 cs per km
     assert first["prize_eur"] == Decimal(15500)
 
-    rap = parse.parse_rapports(_load("05112025/rapports_05112025_R1C1.json"), ref)
+    rap = parse.parse_rapports(_load("05112025/rapports_05112025_R1C1.json"), ref).value
     win = next(x for x in rap["bet_report"] if x["bet_type_code"] == "SIMPLE_GAGNANT")
     assert win["combination"] == "7" and win["horse_nums"] == [7]
     assert win["dividend_per_euro_eur"] == Decimal("3.10") and win["dividend_per_base_stake_eur"] == Decimal("6.20")
@@ -112,7 +115,7 @@ def test_full_chain_of_05112025_r1c1_agrees() -> None:
 
 def test_dead_heat_shares_the_position() -> None:
     day = dt.date(2025, 11, 1)
-    prog = parse.parse_programme(_load("01112025/programme_01112025.json"), day)
+    prog = parse.parse_programme(_load("01112025/programme_01112025.json"), day).value
     race = next(r for r in prog["race"] if (r["meeting_num"], r["race_num"]) == (4, 8))
     assert race["arrival_order"][2] == [5, 9]
     ref = parse.RaceRef(day, 4, 8)
@@ -120,7 +123,7 @@ def test_dead_heat_shares_the_position() -> None:
         r["horse_num"]: r
         for r in parse.parse_participants(
             _load("01112025/participants_01112025_R4C8.json"), ref, race["arrival_order"]
-        )["race_participant"]
+        ).value["race_participant"]
     }
     assert runners[5]["finish_position"] == runners[9]["finish_position"] == 3
     assert runners[5]["is_dead_heat"] and runners[9]["is_dead_heat"] and not runners[10]["is_dead_heat"]
@@ -132,7 +135,8 @@ def test_dead_heat_shares_the_position() -> None:
         p.pop("ordreArrivee", None)
         p.pop("distanceChevalPrecedent", None)
     again = {
-        r["horse_num"]: r for r in parse.parse_participants(stripped, ref, race["arrival_order"])["race_participant"]
+        r["horse_num"]: r
+        for r in parse.parse_participants(stripped, ref, race["arrival_order"]).value["race_participant"]
     }
     assert {n: r["finish_position"] for n, r in again.items()} == {n: r["finish_position"] for n, r in runners.items()}
     assert again[5]["is_dead_heat"] and again[9]["is_dead_heat"]
@@ -142,7 +146,9 @@ def test_galop_non_runners_falls_and_weights() -> None:
     ref = parse.RaceRef(dt.date(2026, 4, 1), 4, 4)
     rows = {
         r["horse_num"]: r
-        for r in parse.parse_participants(_load("01042026/participants_01042026_R4C4.json"), ref)["race_participant"]
+        for r in parse.parse_participants(_load("01042026/participants_01042026_R4C4.json"), ref).value[
+            "race_participant"
+        ]
     }
     assert rows[3]["is_non_runner"] and rows[3]["finish_position"] is None
     assert rows[2]["incident"] == "TOMBE" and not rows[2]["is_non_runner"] and rows[2]["finish_position"] is None
@@ -153,7 +159,7 @@ def test_non_runner_without_incident_is_a_non_runner() -> None:
     payload = _load("01042026/participants_01042026_R4C4.json")
     runner = next(p for p in payload["participants"] if p["numPmu"] == 3)
     del runner["incident"]
-    rows = parse.parse_participants(payload, parse.RaceRef(dt.date(2026, 4, 1), 4, 4))["race_participant"]
+    rows = parse.parse_participants(payload, parse.RaceRef(dt.date(2026, 4, 1), 4, 4)).value["race_participant"]
     assert next(r for r in rows if r["horse_num"] == 3)["is_non_runner"]
 
 
@@ -161,7 +167,7 @@ def test_shoeing_typo_is_mapped() -> None:
     payload = _load("05112025/participants_05112025_R1C2.json")
     sent = {p["numPmu"]: p.get("deferre") for p in payload["participants"]}
     assert "PROTEGE_ANTERIEURS_DEFERRRE_POSTERIEURS" in sent.values()
-    rows = parse.parse_participants(payload, parse.RaceRef(dt.date(2025, 11, 5), 1, 2))["race_participant"]
+    rows = parse.parse_participants(payload, parse.RaceRef(dt.date(2025, 11, 5), 1, 2)).value["race_participant"]
     shoeing = {r["horse_num"]: r["shoeing"] for r in rows}
     for num, value in sent.items():
         if value == "PROTEGE_ANTERIEURS_DEFERRRE_POSTERIEURS":
@@ -170,10 +176,10 @@ def test_shoeing_typo_is_mapped() -> None:
 
 def test_2018_shapes_without_id_or_course_hippodrome() -> None:
     day = dt.date(2018, 1, 1)
-    prog = parse.parse_programme(_load("01012018/programme_01012018.json"), day)
+    prog = parse.parse_programme(_load("01012018/programme_01012018.json"), day).value
     meetings = {m["meeting_num"]: m["hippodrome_code"] for m in prog["race_meeting"]}
     assert all(r["hippodrome_code"] == meetings[r["meeting_num"]] for r in prog["race"])
-    rows = parse.parse_participants(_load("01012018/participants_01012018_R3C1.json"), parse.RaceRef(day, 3, 1))
+    rows = parse.parse_participants(_load("01012018/participants_01012018_R3C1.json"), parse.RaceRef(day, 3, 1)).value
     for horse in rows["horse"]:
         assert horse["pmu_horse_id"] is None
         assert horse["horse_key"].startswith(horse["name"].upper())
@@ -181,19 +187,19 @@ def test_2018_shapes_without_id_or_course_hippodrome() -> None:
 
 
 def test_summer_programme_offset() -> None:
-    prog = parse.parse_programme(_load("05062018/programme_05062018.json"), dt.date(2018, 6, 5))
+    prog = parse.parse_programme(_load("05062018/programme_05062018.json"), dt.date(2018, 6, 5)).value
     assert prog["daily_program"][0]["utc_offset_s"] == 7200
     assert prog["daily_program"][0]["starts_at"] == dt.datetime(2018, 6, 4, 22, 0, tzinfo=dt.UTC)
 
 
 def test_non_runner_dividend_lines() -> None:
     ref = parse.RaceRef(dt.date(2026, 7, 7), 1, 8)
-    rap = parse.parse_rapports(_load("07072026/rapports_07072026_R1C8_couple_2sur4_sample.json"), ref)
+    rap = parse.parse_rapports(_load("07072026/rapports_07072026_R1C8_couple_2sur4_sample.json"), ref).value
     np_lines = [x for x in rap["bet_report"] if x["has_non_runner"]]
     assert np_lines and all("NP" in x["combination"] for x in np_lines)
     five_np = next(x for x in np_lines if x["combination"] == "5-NP" and x["bet_type_code"] == "COUPLE_GAGNANT")
     assert five_np["horse_nums"] == [5] and five_np["dividend_per_euro_eur"] == 0
-    quinte = parse.parse_rapports(_load("07072026/rapports_07072026_R1C8_quinte_sample.json"), ref)
+    quinte = parse.parse_rapports(_load("07072026/rapports_07072026_R1C8_quinte_sample.json"), ref).value
     labels = {x["label"] for x in quinte["bet_report"]}
     assert {"Quinté+ Ordre", "Bonus 3"} <= labels
 
@@ -204,7 +210,7 @@ def test_internet_pools_are_canonicalised() -> None:
     payload = _load("05112025/rapports_05112025_R1C1.json")
     twin = copy.deepcopy(payload[0])
     twin["typePari"] = "E_" + twin["typePari"]
-    rap = parse.parse_rapports([*payload, twin], parse.RaceRef(dt.date(2025, 11, 5), 1, 1))
+    rap = parse.parse_rapports([*payload, twin], parse.RaceRef(dt.date(2025, 11, 5), 1, 1)).value
     codes = {b["bet_type_code"]: b for b in rap["race_bet"]}
     assert codes["E_SIMPLE_GAGNANT"]["bet_type"] == "SIMPLE_GAGNANT" and codes["E_SIMPLE_GAGNANT"]["is_internet_pool"]
     assert not codes["SIMPLE_GAGNANT"]["is_internet_pool"]
@@ -213,7 +219,7 @@ def test_internet_pools_are_canonicalised() -> None:
 def test_cancelled_meeting_cancels_its_races() -> None:
     payload = _load("05112025/programme_05112025.json")
     payload["programme"]["reunions"][0]["statut"] = "ANNULEE"
-    prog = parse.parse_programme(payload, dt.date(2025, 11, 5))
+    prog = parse.parse_programme(payload, dt.date(2025, 11, 5)).value
     r1 = [r for r in prog["race"] if r["meeting_num"] == 1]
     assert r1 and all(r["is_cancelled"] and not r["is_official"] for r in r1)
     assert prog["daily_program"][0]["cancelled_races"] == len(r1)
@@ -236,13 +242,14 @@ def test_cancelled_meeting_cancels_its_races() -> None:
         (lambda p: p["participants"][0].pop("nom"), "R1C1 runner 1", "nom"),
     ],
 )
-def test_bad_participant_names_record_and_field(mutate, record: str, field: str) -> None:
+def test_bad_participant_is_rejected_naming_record_and_field(mutate, record: str, field: str) -> None:
     payload = _load("05112025/participants_05112025_R1C1.json")
     mutate(payload)
-    with pytest.raises(RecordError) as err:
-        parse.parse_participants(payload, parse.RaceRef(dt.date(2025, 11, 5), 1, 1))
-    assert err.value.record == record and err.value.field == field
-    assert record in str(err.value) and field in str(err.value)
+    parsed = parse.parse_participants(payload, parse.RaceRef(dt.date(2025, 11, 5), 1, 1))
+    [reject] = parsed.rejects  # the bad runner alone; the other 13 runners load
+    assert reject.error.record == record and reject.error.field == field
+    assert record in reject.message and field in reject.message
+    assert len(parsed.value["race_participant"]) == 13
 
 
 def test_programme_of_another_day_is_rejected() -> None:
@@ -255,17 +262,18 @@ def test_rapports_must_be_an_array() -> None:
     with pytest.raises(RecordError) as err:
         parse.parse_rapports({"rapports": []}, parse.RaceRef(dt.date(2025, 11, 5), 1, 1))
     assert err.value.record == "R1C1" and err.value.field == "rapports"
-    assert parse.parse_rapports([], parse.RaceRef(dt.date(2025, 11, 5), 1, 1)) == {"race_bet": [], "bet_report": []}
+    empty = parse.parse_rapports([], parse.RaceRef(dt.date(2025, 11, 5), 1, 1))
+    assert empty.value == {"race_bet": [], "bet_report": []} and empty.rejects == []
 
 
 def test_whole_day_of_participants_reconciles_with_programme() -> None:
     day = dt.date(2025, 11, 5)
-    prog = parse.parse_programme(_load("05112025/programme_05112025.json"), day)
+    prog = parse.parse_programme(_load("05112025/programme_05112025.json"), day).value
     keys: set[str] = set()
     for race in prog["race"]:
         rel = f"05112025/participants_05112025_R{race['meeting_num']}C{race['race_num']}.json"
         ref = parse.RaceRef(day, race["meeting_num"], race["race_num"])
-        rows = parse.parse_participants(_load(rel), ref, race["arrival_order"])
+        rows = parse.parse_participants(_load(rel), ref, race["arrival_order"]).value
         assert len(rows["race_participant"]) == race["declared_runners"], rel
         winners = [r["horse_num"] for r in rows["race_participant"] if r["finish_position"] == 1]
         if race["arrival_order"]:
