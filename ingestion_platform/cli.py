@@ -15,44 +15,48 @@ import argparse
 import datetime as dt
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 
-from ingestion_platform.defs.events import tables as events_tables
-from ingestion_platform.defs.pmu import tables as pmu_tables
+from ingestion_platform.lib.contract import CONTRACTS, TableContract
 from ingestion_platform.lib.ledger import ingestion_job
 from ingestion_platform.lib.raw_store import RawStore
 from ingestion_platform.lib.warehouse import get_warehouse, redact_url
 
-# (table, column holding the partition day) per source; None = not partitioned by day
-COUNTED: list[tuple[sa.Table, str | None]] = [
-    (pmu_tables.daily_program, "program_date"),
-    (pmu_tables.race_meeting, "program_date"),
-    (pmu_tables.race, "program_date"),
-    (pmu_tables.horse, None),
-    (pmu_tables.jockey, None),
-    (pmu_tables.trainer, None),
-    (pmu_tables.race_participant, "program_date"),
-    (pmu_tables.horse_race_history, None),
-    (pmu_tables.race_bet, "program_date"),
-    (pmu_tables.bet_report, "program_date"),
-    (events_tables.event, "start_date"),
-    (events_tables.event_duplicate, "start_date"),
-    (events_tables.event_cluster, "start_date"),
-    (events_tables.event_absence, None),
-]
+
+def _definitions() -> Any:
+    """The code location, loaded quietly; importing it declares every source and its table contracts."""
+    import warnings
+
+    import dagster as dg
+
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
+    warnings.filterwarnings("ignore", category=dg.PreviewWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    from ingestion_platform.definitions import defs
+
+    return defs()
+
+
+def counted_tables() -> list[TableContract]:
+    """Every table a declared source or asset loads, grouped by namespace (from the declarations)."""
+    _definitions()
+    return sorted(CONTRACTS.values(), key=lambda c: (c.table.schema or "", c.day_column is None, c.table.name))
 
 
 def counts(partition: str | None) -> int:
+    contracts = counted_tables()
     wh = get_warehouse()
-    wh.ensure_tables([t for t, _ in COUNTED] + [ingestion_job])
+    wh.ensure_tables([c.table for c in contracts] + [ingestion_job])
     day = dt.date.fromisoformat(partition) if partition else None
     print(f"warehouse: {redact_url(str(wh.url))}")
     print(f"{'table':32} {'rows':>10}" + (f" {'on ' + partition:>16}" if day else ""))
-    for table, column in COUNTED:
+    for contract in contracts:
+        table = contract.table
         line = f"{table.fullname:32} {wh.count(table):>10}"
-        if day and column:
-            line += f" {wh.count(table, table.c[column] == day):>16}"
+        if day and contract.day_column:
+            line += f" {wh.count(table, table.c[contract.day_column] == day):>16}"
         print(line)
     return 0
 
@@ -92,22 +96,17 @@ def backfill(select: str, first: str, last: str, days_per_run: int) -> int:
     on the Dagster instance of ``DAGSTER_HOME`` (the runs show in the UI). Works whatever the assets'
     backfill policy, unlike ``dagster asset materialize --partition-range`` (single-run policies only).
     """
-    import warnings
-
     import dagster as dg
 
-    warnings.filterwarnings("ignore", category=dg.BetaWarning)
-    warnings.filterwarnings("ignore", category=dg.PreviewWarning)
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
-    from ingestion_platform.definitions import defs
-
-    definitions = defs()
-    graph = definitions.resolve_asset_graph()
-    keys = sorted(dg.AssetSelection.from_string(select).resolve(graph), key=lambda k: k.to_user_string())
-    if not keys:
+    definitions = _definitions()
+    selection = dg.AssetSelection.from_string(select)
+    if not selection.resolve(definitions.resolve_asset_graph()):
         print(f"nothing matches {select!r}", file=sys.stderr)
         return 2
-    job = definitions.resolve_implicit_job_def_def_for_assets(keys)
+    job_name = "__cli_backfill"
+    job = dg.Definitions.merge(
+        definitions, dg.Definitions(jobs=[dg.define_asset_job(job_name, selection=selection)])
+    ).get_job_def(job_name)
     start, end = dt.date.fromisoformat(first), dt.date.fromisoformat(last)
     if end < start:
         print("--to is before --from", file=sys.stderr)
@@ -121,10 +120,7 @@ def backfill(select: str, first: str, last: str, days_per_run: int) -> int:
                 "dagster/asset_partition_range_start": chunk_start.isoformat(),
                 "dagster/asset_partition_range_end": chunk_end.isoformat(),
             }
-            result = job.execute_in_process(
-                instance=instance, asset_selection=keys, tags=tags, raise_on_error=False,
-                run_config={"execution": {"config": {"in_process": {}}}},
-            )  # fmt: skip
+            result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
             status = "ok" if result.success else "FAILED"
             failed += not result.success
             print(f"{chunk_start}..{chunk_end}: run {result.run_id} {status}")

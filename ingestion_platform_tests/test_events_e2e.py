@@ -237,11 +237,20 @@ def test_montreal_range_in_one_run_is_idempotent_and_survives_faults(
     assert second.success and dump(warehouse) == before
     m = meta(second, montreal)
     assert (m["created"], m["updated"], m["deleted"], m["unchanged"]) == (0, 0, 0, len(expected))
-    assert meta(first, montreal)["partitions"] == 1  # the whole range was one load
+    # One fetch for the whole range (pages asked once, above), loaded and ledgered per day.
+    days = [(dt.date(2026, 6, 1) + dt.timedelta(days=i)).isoformat() for i in range(92)]
+    assert days[-1] == RANGE[1]
+    assert meta(first, montreal)["partitions"] == 92
     assert all(checks_of(first).values()), checks_of(first)
     jobs = Ledger(warehouse).jobs(asset_key="events/montreal")
-    assert [j["partition_key"] for j in jobs] == ["2026-06-01_2026-08-31"] * 2
+    assert [j["partition_key"] for j in jobs] == days * 2
     assert {j["status"] for j in jobs} == {"completed"}
+    assert {tuple(j["metadata"]["fetch_window"]) for j in jobs} == {(*RANGE, "2026-06-01_2026-08-31")}
+    per_day = Counter(e["start_date"][:10] for e in [{"start_date": r["date_debut"]} for r in records]
+                      if RANGE[0] <= e["start_date"][:10] <= RANGE[1])  # fmt: skip
+    first_jobs = {j["partition_key"]: j for j in jobs[:92]}
+    assert {d: first_jobs[d]["created"] for d in days if first_jobs[d]["created"]} == dict(per_day)
+    assert sum(j["created"] for j in jobs[:92]) == len(expected)
 
 
 def test_montreal_portal_capping_the_page_size_still_gives_every_record(tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +63,7 @@ class TableContract:
         if self.mode == "replace_window" and self.day_column is None and not self.scope_columns:
             raise ValueError(f"{self.table.fullname}: replace_window needs a day column or scope columns")
         object.__setattr__(self, "_checks", tuple(_column_checks(self.table)))
+        CONTRACTS.setdefault(self.name, self)
 
     @property
     def name(self) -> str:
@@ -110,8 +111,9 @@ class TableContract:
         )
 
 
-def contracts_by_name(contracts: Sequence[TableContract]) -> dict[str, TableContract]:
-    return {c.name: c for c in contracts}
+#: every table some contract loads, by full name (the first contract declared for it): the operator
+#: commands list tables from here, so a new source edits no shared list
+CONTRACTS: dict[str, TableContract] = {}
 
 
 # -- column checks ---------------------------------------------------------------------------------

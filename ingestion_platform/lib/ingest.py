@@ -390,7 +390,7 @@ class PartitionLoad:
                 window = self._window(contract, day, scope, spared)
             else:
                 mode = "upsert"
-                note = f"{table.fullname}: partial fetch, rows the source no longer lists were not deleted"
+                note = f"{table.fullname}: fetch incomplete, rows the source no longer lists were not deleted"
                 if note not in self.pending:
                     self.pending.append(note)
         result = self.warehouse.load(table, rows, mode=mode, window=window, run_id=run_id)

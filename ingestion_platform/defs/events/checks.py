@@ -1,30 +1,26 @@
 """Asset checks of the events tables, scoped to the run's days and, for the source assets, to the source.
 
 Blocking: (source, source_id) unique and non-null. Errors: end before start, coordinates out of
-range, stored raw records missing from the table (reconciliation). Warnings: cross-source
-duplicate pairs, dead letters.
+range, stored raw records missing from the table (reconciliation: the raw payloads are read here
+without the parsers, see ``raw_keys``). Warnings: cross-source duplicate pairs, dead letters.
 """
 
-import datetime as dt
-import os
-import re
 from collections.abc import Callable
 
 import dagster as dg
 import sqlalchemy as sa
 
-from ingestion_platform.defs.events import ics, parse, tables
+from ingestion_platform.defs.events import raw_keys, tables
 from ingestion_platform.defs.events.assets import DUPLICATES, EVENTBRITE, ICS, MONTREAL, PARTITIONS
 from ingestion_platform.lib.checks import (
     CheckFn,
     CheckInputs,
     CheckOutcome,
     dead_letter_check,
-    partition_label,
+    raw_reconciliation_check,
     unique_key_check,
     warehouse_check,
 )
-from ingestion_platform.lib.errors import RecordError
 
 E = tables.event
 SOURCES: dict[dg.AssetKey, tuple[str, sa.ColumnElement[bool]]] = {
@@ -67,58 +63,28 @@ def _bad_coordinates() -> sa.ColumnElement[bool]:
     )  # fmt: skip
 
 
-_ORG_PAGE = re.compile(r"^org_(.+)_page_\d+$")
-
-
-def _raw_keys(source_name: str, inputs: CheckInputs) -> tuple[set[tuple[str, str]], int]:
-    """(source, source_id) of every record of the run's stored raw payloads that starts in the window."""
-    window = inputs.window
-    assert window is not None
-    label = partition_label(window.start, window.end - dt.timedelta(days=1))
-    store = inputs.raw_store
-    dead = {x.request for x in store.dead_letters(source_name, label)}
-    keys: set[tuple[str, str]] = set()
-    payloads = 0
-    for request in store.requests(source_name, label):
-        if request in dead:
-            continue
-        body = store.read(source_name, label, request).body
-        try:
-            if source_name == "ics":
-                zone = os.environ.get("ICS_DEFAULT_TZ") or "America/Toronto"  # as the IcsFeeds resource
-                rows = ics.parse_feed(
-                    request.removeprefix("feed_"), body, window.start, window.end, default_tz=zone
-                ).rows
-            elif source_name == "montreal":
-                rows = parse.parse_montreal_page(parse.decode_payload(body, request), request)[0]
-            else:
-                match = _ORG_PAGE.match(request)
-                org = match.group(1) if match else ""
-                rows = parse.parse_eventbrite_page(parse.decode_payload(body, request), org, request)[0]
-        except RecordError:
-            continue
-        payloads += 1
-        keys |= {(r["source"], r["source_id"]) for r in rows if window.start <= r["start_date"] < window.end}
-    return keys, payloads
-
-
-def _reconcile(source_name: str, source: sa.ColumnElement[bool]) -> CheckFn:
-    def fn(inputs: CheckInputs) -> CheckOutcome:
-        expected, payloads = _raw_keys(source_name, inputs)
-        table = {
-            (r["source"], r["source_id"])
-            for r in inputs.warehouse.fetch(sa.select(E.c.source, E.c.source_id).where(_where(inputs, source)))
-        }
-        missing = sorted(expected - table)
-        return CheckOutcome(
-            passed=not missing,
-            checked=len(expected),
-            failures=len(missing),
-            sample=[{"source": s, "source_id": i} for s, i in missing[:20]],
-            details={"raw_payloads": payloads, "rows_in_table": len(table)},
+def _row_keys(source: sa.ColumnElement[bool]) -> Callable[[CheckInputs], set[tuple]]:
+    def fn(inputs: CheckInputs) -> set[tuple]:
+        rows = inputs.warehouse.fetch(
+            sa.select(E.c.start_date, E.c.source, E.c.source_id).where(_where(inputs, source))
         )
+        return {(r["start_date"], r["source"], r["source_id"]) for r in rows}
 
     return fn
+
+
+def _ics_row_keys(inputs: CheckInputs) -> set[tuple]:
+    rows = inputs.warehouse.fetch(
+        sa.select(E.c.start_date, E.c.source, E.c.extra).where(_where(inputs, SOURCES[ICS][1]), E.c.series_id.is_(None))
+    )
+    return {(r["start_date"], r["source"], (r["extra"] or {}).get("uid")) for r in rows}
+
+
+_RECONCILE = {
+    EVENTBRITE: (raw_keys.eventbrite_keys, raw_keys.eventbrite_letter_keys, _row_keys(SOURCES[EVENTBRITE][1])),
+    MONTREAL: (raw_keys.montreal_keys, raw_keys.montreal_letter_keys, _row_keys(SOURCES[MONTREAL][1])),
+    ICS: (raw_keys.ics_keys, raw_keys.ics_letter_keys, _ics_row_keys),
+}
 
 
 def _duplicate_pairs(inputs: CheckInputs) -> CheckOutcome:
@@ -163,11 +129,16 @@ def _checks() -> list[dg.AssetChecksDefinition]:
                 fn=_rows_failing(_bad_coordinates, source),
                 partitions_def=PARTITIONS,
             ),
-            warehouse_check(
+            raw_reconciliation_check(
                 asset=asset,
+                source=name,
                 name="reconciles_with_raw",
-                description=f"Every {name} record of the run's stored raw payloads that starts in the window is a row.",
-                fn=_reconcile(name, source),
+                description=f"Every {name} record of the stored raw payloads of the window's days that starts in the "
+                "window is a row (records read from the raw bytes, not by the parser; dead letters excepted"
+                + ("; recurring series are expanded by the parser only and are not counted)" if asset == ICS else ")"),
+                raw_keys=_RECONCILE[asset][0],
+                record_keys=_RECONCILE[asset][1],
+                row_keys=_RECONCILE[asset][2],
                 partitions_def=PARTITIONS,
             ),
             dead_letter_check(asset=asset, source=name, partitions_def=PARTITIONS),
@@ -186,8 +157,3 @@ def _checks() -> list[dg.AssetChecksDefinition]:
 
 
 events_checks = _checks()
-
-
-@dg.definitions
-def events_check_definitions() -> dg.Definitions:
-    return dg.Definitions(asset_checks=events_checks)

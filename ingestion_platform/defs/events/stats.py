@@ -13,8 +13,10 @@ import sqlalchemy as sa
 
 from ingestion_platform.defs.events import tables
 from ingestion_platform.defs.events.assets import IMPORT_STATS, SOURCE_ASSETS
+from ingestion_platform.lib.contract import TableContract
 from ingestion_platform.lib.ingest import table_schema
 from ingestion_platform.lib.ledger import Ledger, ingestion_job
+from ingestion_platform.lib.source import SOURCES
 from ingestion_platform.lib.warehouse import Warehouse, WarehouseResource, lineage_columns
 
 LAST_RUNS = 10
@@ -40,11 +42,27 @@ import_stats_table = sa.Table(
     comment="Per-source import statistics of the events sources.",
 )
 
-_ASSET_OF_SOURCE = {"eventbrite": "events/eventbrite", "montreal": "events/montreal"}
+
+STATS_LOAD = TableContract(import_stats_table, "replace_window", scope_columns=("source",))
+"""The statistics are rebuilt whole at each run (window: every row)."""
+
+
+def _declared() -> dict[str, str]:
+    """Events source declaration name -> its asset key (from the source registry, not a list kept here)."""
+    return {
+        source.name: next(iter(source.assets)).to_user_string()
+        for source in SOURCES.values()
+        if source.group == "events" and source.assets
+    }
+
+
+def _declaration_of(row_source: str, declared: dict[str, str]) -> str | None:
+    """``ics:<feed>`` rows belong to the ``ics`` declaration; ``eventbrite`` rows to ``eventbrite``."""
+    return row_source if row_source in declared else next((d for d in declared if row_source.startswith(f"{d}:")), None)
 
 
 def compute_stats(wh: Warehouse) -> list[dict[str, Any]]:
-    e, j = tables.event, ingestion_job
+    e = tables.event
     Ledger(wh)  # creates the ledger table before the first job
     wh.ensure_tables([e, import_stats_table])
     per_source = wh.fetch(
@@ -56,14 +74,16 @@ def compute_stats(wh: Warehouse) -> list[dict[str, Any]]:
             sa.func.max(e.c.start_date).label("last_start_date"),
         ).group_by(e.c.source)
     )
+    declared = _declared()
     sources = {r["source"]: r for r in per_source}
-    for name in _ASSET_OF_SOURCE:
-        sources.setdefault(name, {"source": name, "events": 0, "cancelled": 0})
+    for name in declared:
+        if not any(_declaration_of(s, declared) == name for s in sources):
+            sources[name] = {"source": name, "events": 0, "cancelled": 0}
     out = []
     for name, counts in sorted(sources.items()):
-        asset = _ASSET_OF_SOURCE.get(name, "events/ics")
-        jobs = wh.fetch(sa.select(j).where(j.c.asset_key == asset).order_by(j.c.id.desc()).limit(LAST_RUNS))
-        last = jobs[0] if jobs else {}
+        declaration = _declaration_of(name, declared)
+        runs = _recent_runs(wh, declared[declaration]) if declaration else []
+        last = runs[0] if runs else {}
         out.append(
             {
                 "source": name,
@@ -80,15 +100,46 @@ def compute_stats(wh: Warehouse) -> list[dict[str, Any]]:
                 "last_unchanged": last.get("unchanged"),
                 "last_rejected": last.get("rejected"),
                 "recent_runs": [
-                    {k: (str(v) if isinstance(v, dt.datetime) else v) for k, v in job.items() if k in _RUN_KEYS}
-                    for job in jobs
+                    {k: (str(v) if isinstance(v, (dt.date, dt.datetime)) else v) for k, v in r.items()} for r in runs
                 ],
             }
         )
     return out
 
 
-_RUN_KEYS = {"id", "status", "partition_key", "created", "updated", "unchanged", "rejected", "finished_at"}
+def _recent_runs(wh: Warehouse, asset_key: str) -> list[dict[str, Any]]:
+    """The last runs of an asset, newest first, each summed over its per-day ledger jobs: the last
+    job id and status (the worst of the run's days), the days covered and the counts."""
+    j = ingestion_job
+    last_runs = (
+        sa.select(j.c.run_id, sa.func.max(j.c.id).label("last_id"))
+        .where(j.c.asset_key == asset_key)
+        .group_by(j.c.run_id)
+        .order_by(sa.func.max(j.c.id).desc())
+        .limit(LAST_RUNS)
+        .subquery()
+    )
+    jobs = wh.fetch(sa.select(j).join(last_runs, j.c.run_id == last_runs.c.run_id).order_by(j.c.id))
+    runs: dict[str, dict[str, Any]] = {}
+    for job in jobs:
+        run = runs.setdefault(job["run_id"], {"id": job["id"], "run_id": job["run_id"], "status": job["status"],
+                                              "partition_key": job["partition_key"], "days": 0, "finished_at": None,
+                                              **{k: 0 for k in _COUNTS}})  # fmt: skip
+        run["id"], run["days"] = job["id"], run["days"] + 1
+        run["status"] = max(run["status"], job["status"], key=_SEVERITY.index)
+        run["finished_at"] = job["finished_at"] or run["finished_at"]
+        run["partition_key"] = (
+            f"{run['partition_key'].split('...')[0]}...{job['partition_key']}"
+            if run["days"] > 1
+            else job["partition_key"]
+        )
+        for k in _COUNTS:
+            run[k] += job[k] or 0
+    return sorted(runs.values(), key=lambda r: r["id"], reverse=True)
+
+
+_COUNTS = ("created", "updated", "unchanged", "rejected")
+_SEVERITY = ["completed", "pending", "processing", "completed_with_errors", "failed"]
 
 
 @dg.asset(
@@ -111,7 +162,7 @@ def import_stats(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     """
     wh = warehouse.get()
     rows = compute_stats(wh)
-    result = wh.load(import_stats_table, rows, mode="replace_window", window=sa.true(), run_id=context.run.run_id)
+    result = wh.load(import_stats_table, rows, mode=STATS_LOAD.mode, window=sa.true(), run_id=context.run.run_id)
     metadata: dict[str, Any] = {"dagster/row_count": dg.MetadataValue.int(len(rows))}
     for row in rows:
         name = row["source"]
