@@ -66,7 +66,9 @@ from typing import Any
 
 import icalendar
 import recurring_ical_events
+import x_wr_timezone
 from icalendar.timezone import tzids_from_tzinfo, tzp
+from recurring_ical_events.util import make_comparable
 
 from ingestion_platform.lib.errors import RecordError
 
@@ -119,7 +121,6 @@ MAX_OCCURRENCES_PER_SERIES = 10_000
 # Properties that decide *where* the occurrences of a series are: if one is unreadable, the series is rejected.
 _STRUCTURAL = frozenset({"DTSTART", "RRULE", "RDATE", "EXDATE", "EXRULE", "RECURRENCE-ID"})
 _REFUSED_FREQ = frozenset({"SECONDLY", "MINUTELY"})
-_SOURCE_MARK = "X-INGESTION-SOURCE-INDEX"  # private marker linking an occurrence to the VEVENT it came from
 _CONTENT_LINE = re.compile(r"^[A-Za-z0-9-]+[;:]")
 _LINE_BREAK = re.compile(r"\r\n|\n|\r")
 _URL = re.compile(r"^(https?://|www\.)\S+$", re.IGNORECASE)
@@ -433,6 +434,7 @@ class _FeedParser:
             method=str(calendar.get("METHOD") or "").strip().upper() or None,
             calname=_text(calendar.get("X-WR-CALNAME")),
             x_wr_timezone=xwr,
+            walker=x_wr_timezone.UTCChangingWalker(zoneinfo.ZoneInfo(xwr)) if xwr else None,
             index=index if count > 1 else None,
         )
         # One series per UID; a VEVENT without UID is a series of its own (as in recurring-ical-events).
@@ -447,14 +449,9 @@ class _FeedParser:
                 key = (uid, -1)
             groups[key].append((position, event, block))
 
-        template = calendar.copy()  # calendar properties only (METHOD, X-WR-TIMEZONE …), no subcomponents
-        if xwr is None:
-            template.pop("X-WR-TIMEZONE", None)
-        else:
-            template["X-WR-TIMEZONE"] = xwr
         for (uid, position), members in groups.items():
             try:
-                self._series(uid, position >= 0, members, template, context)
+                self._series(uid, position >= 0, members, context)
             except Exception as exc:  # defensive: a library surprise costs this series, not the feed
                 block = members[0][2]
                 self.reject(
@@ -551,7 +548,6 @@ class _FeedParser:
         uid: str,
         uid_generated: bool,
         members: list[tuple[int, icalendar.Event, _Block | None]],
-        template: icalendar.Calendar,
         context: _CalendarContext,
     ) -> None:
         first_block = next((block for _, _, block in members if block is not None), None)
@@ -561,14 +557,12 @@ class _FeedParser:
             ok = self._check_event(uid, event, block, many) and ok
         if not ok:
             return
-        for position, event, _ in members:
-            event[_SOURCE_MARK] = str(position)
-        sources = {position: event for position, event, _ in members}
-
-        query_calendar = template.copy()
-        query_calendar.subcomponents = [event for _, event, _ in members]
+        # The series as recurring-ical-events' query would build it, times moved into X-WR-TIMEZONE as its
+        # of() does, but one UID at a time and keeping the VEVENT as written next to each component.
+        walk = context.walker.walk_event if context.walker else lambda event: event
+        adapters = [_Adapter(walk(event), event) for _, event, _ in members]
         try:
-            occurrences = recurring_ical_events.of(query_calendar).between(self.query_start, self.query_end)
+            occurrences = list(_Series(adapters).between(self.query_start, self.query_end))
         except Exception as exc:
             prop = _property_of_expansion_error(exc)
             line = (first_block.props.get(prop) if prop and first_block else None) or (
@@ -589,17 +583,13 @@ class _FeedParser:
         rows = []
         for occurrence in occurrences:
             try:
-                source = sources[int(str(occurrence.get(_SOURCE_MARK)))]
-            except (KeyError, TypeError, ValueError):
-                source = members[0][1]
-            try:
-                rows.append(self._row(uid, uid_generated, occurrence, source, core, recurs, context))
+                rows.append(self._row(uid, uid_generated, occurrence, core, recurs, context))
             except Exception as exc:
                 self.reject(
                     uid,
                     "VEVENT",
-                    f"occurrence at {occurrence.get('DTSTART') and occurrence['DTSTART'].dt} could not be "
-                    f"converted ({type(exc).__name__}: {exc}); occurrence skipped",
+                    f"occurrence at {occurrence.start} could not be converted ({type(exc).__name__}: {exc}); "
+                    "occurrence skipped",
                     line=first_block.line if first_block else None,
                 )
         if len(rows) > MAX_OCCURRENCES_PER_SERIES:
@@ -677,22 +667,15 @@ class _FeedParser:
         self,
         uid: str,
         uid_generated: bool,
-        occurrence: icalendar.Event,
-        source: icalendar.Event,
+        occurrence: _Occurrence,
         core: icalendar.Event | None,
         recurs: bool,
         context: _CalendarContext,
     ) -> dict:
-        start = occurrence["DTSTART"].dt
-        end = occurrence["DTEND"].dt if "DTEND" in occurrence else start
-        source_start, source_end = _raw_span(source)
-        swapped = _before(source_end, source_start)
-        expanded_start = start
-        if swapped:  # recurring-ical-events orders start/end; keep them as the feed wrote them
-            start, end = end, start
-
-        rid_value = self._recurrence_id(source, expanded_start, start, source_start, source_end, swapped)
-        rid_text = _id_time(rid_value)
+        source = occurrence.event
+        start, end = occurrence.span_as_written
+        swapped = occurrence.swapped
+        rid_text = _id_time(occurrence.recurrence_id)
 
         all_day = not isinstance(start, dt.datetime)
         extra: dict[str, Any] = {"uid": uid, "uid_generated": uid_generated}
@@ -725,7 +708,7 @@ class _FeedParser:
         if swapped:
             extra["end_before_start"] = True
 
-        status_raw = _text(occurrence.get("STATUS"))
+        status_raw = _text(source.get("STATUS"))
         status_upper = (status_raw or "").upper()
         status = "cancelled" if status_upper == "CANCELLED" or context.method == "CANCEL" else "scheduled"
         extra["status_raw"] = status_raw
@@ -752,28 +735,28 @@ class _FeedParser:
         if context.index is not None:
             extra["calendar_index"] = context.index
 
-        location = _text(occurrence.get("LOCATION"), lines=", ")
-        url = _text(occurrence.get("URL"))
+        location = _text(source.get("LOCATION"), lines=", ")
+        url = _text(source.get("URL"))
         venue_name = location
         location_is_url = bool(location and _URL.match(location))
         if location_is_url:
             extra["location_url"] = location
             venue_name = None
-        conference = any(name in occurrence for name in ("X-GOOGLE-CONFERENCE", "CONFERENCE"))
+        conference = any(name in source for name in ("X-GOOGLE-CONFERENCE", "CONFERENCE"))
         url_only = bool(url and not location and re.match(r"^https?://", url, re.IGNORECASE))
         is_online = bool(conference or location_is_url or url_only)
 
-        latitude, longitude, address = self._geo(uid, occurrence, source)
-        categories = _categories(occurrence.get("CATEGORIES"))
+        latitude, longitude, address = self._geo(uid, source)
+        categories = _categories(source.get("CATEGORIES"))
         if len(categories) > 1:
             extra["categories"] = categories
 
         return {
             "source": f"ics:{self.feed}",
             "source_id": f"{self.feed}:{uid}:{rid_text}",
-            "title": _text(occurrence.get("SUMMARY")),
+            "title": _text(source.get("SUMMARY")),
             "summary": None,
-            "description": _text(occurrence.get("DESCRIPTION"), multiline=True),
+            "description": _text(source.get("DESCRIPTION"), multiline=True),
             "url": url,
             "status": status,
             "starts_at": starts_at,
@@ -792,7 +775,7 @@ class _FeedParser:
             "country": None,
             "latitude": latitude,
             "longitude": longitude,
-            "organizer": _organizer(occurrence.get("ORGANIZER")),
+            "organizer": _organizer(source.get("ORGANIZER")),
             "category": categories[0] if categories else None,
             "is_free": None,
             "currency": None,
@@ -800,36 +783,9 @@ class _FeedParser:
             "max_price": None,
             "series_id": uid if recurs else None,
             "recurrence_id": rid_text if recurs else None,
-            "source_updated_at": _updated_at(occurrence),
+            "source_updated_at": _updated_at(source),
             "extra": extra,
         }
-
-    def _recurrence_id(
-        self,
-        source: icalendar.Event,
-        expanded_start: Any,
-        start: Any,
-        source_start: Any,
-        source_end: Any,
-        swapped: bool,
-    ) -> Any:
-        """The start this occurrence had in the series before any override moved it."""
-        rid_prop = source.get("RECURRENCE-ID")
-        if rid_prop is None:
-            return start
-        rid = rid_prop.dt
-        range_param = str((getattr(rid_prop, "params", None) or {}).get("RANGE", "")).upper()
-        if range_param != "THISANDFUTURE":
-            return rid
-        # Occurrences after a THISANDFUTURE override are shifted by (override start - its RECURRENCE-ID),
-        # exactly as recurring-ical-events computes them; undo the shift.
-        try:
-            span_start = source_end if swapped else source_start
-            a, b = _comparable(span_start, rid)
-            moved_by = a - b
-            return expanded_start - moved_by
-        except (TypeError, ValueError):
-            return rid
 
     def _tz_rule(self, source: icalendar.Event, start: dt.datetime, context: _CalendarContext) -> str:
         prop = source.get("DTSTART")
@@ -868,15 +824,15 @@ class _FeedParser:
         local = end.astimezone(start_zone) if start_zone is not None else end
         return ends_at, local.date()
 
-    def _geo(self, uid: str, occurrence: icalendar.Event, source: icalendar.Event) -> tuple[Any, Any, Any]:
+    def _geo(self, uid: str, event: icalendar.Event) -> tuple[Any, Any, Any]:
         latitude = longitude = address = None
-        geo = occurrence.get("GEO")
+        geo = event.get("GEO")
         if geo is not None:
             try:
                 latitude, longitude = float(geo.latitude), float(geo.longitude)
             except (AttributeError, TypeError, ValueError):
                 latitude = longitude = None
-        apple = occurrence.get("X-APPLE-STRUCTURED-LOCATION")
+        apple = event.get("X-APPLE-STRUCTURED-LOCATION")
         if apple is not None and not isinstance(apple, list):
             raw_address = (getattr(apple, "params", None) or {}).get("X-ADDRESS")
             if raw_address:
@@ -924,7 +880,57 @@ class _CalendarContext:
     method: str | None
     calname: str | None
     x_wr_timezone: str | None
+    walker: x_wr_timezone.UTCChangingWalker | None  # moves floating and UTC times into X-WR-TIMEZONE
     index: int | None
+
+
+class _Adapter(recurring_ical_events.EventAdapter):
+    """recurring-ical-events' view of a VEVENT (times moved into X-WR-TIMEZONE), with the VEVENT as written."""
+
+    def __init__(self, component: icalendar.Event, written: icalendar.Event):
+        super().__init__(component)
+        self.written = written
+
+    @property
+    def recurrence_id(self) -> Any:
+        return self._component["RECURRENCE-ID"].dt
+
+    @property
+    def swapped(self) -> bool:
+        """Whether the end is before DTSTART (recurring-ical-events then swaps them in its ``span``)."""
+        start, end = make_comparable((self.raw_start, self.raw_end))
+        return start > end
+
+
+class _Occurrence(recurring_ical_events.Occurrence):
+    """An occurrence with the VEVENT it comes from and its recurrence id: the start it had in its series.
+
+    An override yielded as it is has its RECURRENCE-ID. A start of the rule after a ``RANGE=THISANDFUTURE``
+    override is moved by that override (``move_recurrences_by``): its recurrence id is the start before the move.
+    """
+
+    def __init__(self, adapter: _Adapter, start: Any = None, end: Any = None, sequence: int = -1):
+        super().__init__(adapter, start, end, sequence)
+        self.event = adapter.written
+        self.swapped = adapter.swapped
+        if start is None:
+            self.recurrence_id = adapter.recurrence_id
+        elif adapter.is_modification():
+            self.recurrence_id = self.start - adapter.move_recurrences_by
+        else:
+            self.recurrence_id = self.span_as_written[0]
+
+    @property
+    def span_as_written(self) -> tuple[Any, Any]:
+        """(start, end) in the feed's order (recurring-ical-events orders them)."""
+        return (self.end, self.start) if self.swapped else (self.start, self.end)
+
+
+class _Series(recurring_ical_events.Series):
+    """recurring-ical-events' series of one UID, yielding :class:`_Occurrence`."""
+
+    def occurrence(self, adapter: _Adapter, start: Any = None, end: Any = None) -> _Occurrence:
+        return _Occurrence(adapter, start, end, sequence=self.sequence)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -1056,48 +1062,6 @@ def _property_of_expansion_error(exc: Exception) -> str | None:
         return str(exc.args[0]).upper()
     match = re.search(r"broken property '([A-Za-z0-9-]+)'", str(exc))
     return match.group(1).upper() if match else None
-
-
-def _raw_span(event: icalendar.Event) -> tuple[Any, Any]:
-    """(start, end) as written, with recurring-ical-events' defaults for a missing end."""
-    start = _safe_dt(event.get("DTSTART"))
-    end_prop = event.get("DTEND")
-    if end_prop is not None:
-        return start, _safe_dt(end_prop)
-    duration = _safe_dt(event.get("DURATION"))
-    if isinstance(duration, dt.timedelta) and isinstance(start, dt.date):
-        base = start
-        if duration.seconds and not isinstance(start, dt.datetime):
-            base = dt.datetime.combine(start, dt.time())
-        return start, base + duration
-    if isinstance(start, dt.date) and not isinstance(start, dt.datetime):
-        return start, start + dt.timedelta(days=1)
-    return start, start
-
-
-def _comparable(a: Any, b: Any) -> tuple[Any, Any]:
-    """Make two dates/datetimes comparable (date → midnight, naive → the other's zone)."""
-    if isinstance(a, dt.datetime) != isinstance(b, dt.datetime):
-        if not isinstance(a, dt.datetime):
-            a = dt.datetime.combine(a, dt.time(), tzinfo=b.tzinfo)
-        else:
-            b = dt.datetime.combine(b, dt.time(), tzinfo=a.tzinfo)
-    if isinstance(a, dt.datetime) and (a.tzinfo is None) != (b.tzinfo is None):
-        if a.tzinfo is None:
-            a = a.replace(tzinfo=b.tzinfo)
-        else:
-            b = b.replace(tzinfo=a.tzinfo)
-    return a, b
-
-
-def _before(end: Any, start: Any) -> bool:
-    if not isinstance(end, dt.date) or not isinstance(start, dt.date):
-        return False
-    try:
-        a, b = _comparable(end, start)
-        return a < b
-    except (TypeError, ValueError):
-        return False
 
 
 def _id_time(value: Any) -> str:
