@@ -1,14 +1,17 @@
 """iCalendar (.ics) feeds → one event row per occurrence inside a window of local days.
 
-Pure functions: no I/O, no Dagster. ``parse_feed`` never raises for bad data; every problem becomes an
-:class:`IcsReject` that names the feed, the UID and the property or line.
+Pure functions: no I/O, no Dagster. ``parse_feed`` returns ``Parsed(rows, rejects)``; each reject is a
+:class:`~ingestion_platform.lib.errors.Reject` whose error names the feed (``request``), the UID (``record``:
+``VEVENT UID <uid>``) and the property or line (``field``). ``dropped=True``: an event, series or calendar that
+produced no rows (``record`` = its raw VEVENT text, ``name`` = ``uid_<UID>``); ``dropped=False``: a value that was
+not taken as written, the event still loads. A payload that is not a calendar at all raises :class:`RecordError`.
 
 Decisions (see ``/work/shared/events/NOTES.md`` section (c) for the data behind them):
 
 * **Parsing** uses ``icalendar.Calendar.from_ical(text, multiple=True)``. The body is decoded as UTF-8 (a BOM
-  is dropped); a body that is not UTF-8 is decoded as Windows-1252 and an ``encoding`` reject records it. A
-  file icalendar refuses, or that holds no complete VCALENDAR, gives no rows and one feed-level reject with the
-  line number when it can be found.
+  is dropped); a body that is not UTF-8 is decoded as Windows-1252 and a (not dropped) reject records it. An
+  empty or HTML body, a file icalendar refuses, or one that holds no complete VCALENDAR raises
+  :class:`RecordError` with the line number when it can be found.
 * **Recurrences** are expanded by ``recurring_ical_events`` (RRULE, RDATE incl. PERIOD, EXDATE, RECURRENCE-ID
   overrides incl. ``RANGE=THISANDFUTURE``, X-WR-TIMEZONE). Each UID is expanded on its own, so one broken
   series (bad RRULE, missing DTSTART, …) is rejected alone. recurring-ical-events keeps cancelled occurrences
@@ -59,10 +62,10 @@ import hashlib
 import re
 import unicodedata
 import zoneinfo
-from collections import defaultdict
-from collections.abc import Iterable
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 import icalendar
 import recurring_ical_events
@@ -70,7 +73,7 @@ import x_wr_timezone
 from icalendar.timezone import tzids_from_tzinfo, tzp
 from recurring_ical_events.util import make_comparable
 
-from ingestion_platform.lib.errors import RecordError
+from ingestion_platform.lib.errors import Parsed, RecordError, Reject
 
 try:  # icalendar >= 6: CLDR Windows → Olson table
     from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
@@ -126,39 +129,6 @@ _LINE_BREAK = re.compile(r"\r\n|\n|\r")
 _URL = re.compile(r"^(https?://|www\.)\S+$", re.IGNORECASE)
 
 
-@dataclass
-class IcsReject:
-    """Something in a feed that was not taken as written.
-
-    ``where`` is ``"feed"``, ``"line N"``, ``"encoding"``, ``"property NAME"`` or ``"property NAME, line N"``;
-    ``message`` names the feed, the UID and the property or line. Event-level rejects mean the event (or its
-    series) produced no rows; property-level rejects mean the property was ignored and the event still loaded.
-    """
-
-    feed: str
-    uid: str | None
-    where: str
-    message: str
-    line: int | None = None
-    property: str | None = None
-    reason: str = ""
-
-    def as_record_error(self) -> RecordError:
-        """The same problem as the project's :class:`RecordError` (request = feed, record = UID)."""
-        return RecordError(
-            self.reason or self.message,
-            request=self.feed,
-            record=f"VEVENT UID {self.uid}" if self.uid else None,
-            field=self.property,
-        )
-
-
-@dataclass
-class IcsResult:
-    rows: list[dict] = field(default_factory=list)
-    rejects: list[IcsReject] = field(default_factory=list)
-
-
 def parse_feed(
     feed: str,
     body: bytes,
@@ -166,10 +136,11 @@ def parse_feed(
     window_end: dt.date,
     *,
     default_tz: str = "America/Toronto",
-) -> IcsResult:
+) -> Parsed[list[dict]]:
     """Rows (one per occurrence overlapping ``[window_start, window_end)``) and rejects for one .ics payload.
 
-    Raises ValueError only for bad arguments (unknown ``default_tz``, empty window), never for bad data.
+    Raises :class:`RecordError` (naming the feed, and the line when known) when the payload is not a readable
+    calendar at all, and ValueError for bad arguments (unknown ``default_tz``, empty window).
     """
     try:
         default_zone = zoneinfo.ZoneInfo(default_tz)
@@ -183,10 +154,11 @@ def parse_feed(
     parser = _FeedParser(feed, window_start, window_end, default_zone)
     try:
         parser.run(body)
-    except Exception as exc:  # a bug or a library surprise must not fail the batch: report it on the feed
-        parser.rows = []
-        parser.reject(None, "feed", f"unexpected {type(exc).__name__} while reading the feed: {exc}")
-    return IcsResult(rows=parser.rows, rejects=parser.rejects)
+    except RecordError:
+        raise
+    except Exception as exc:  # a bug or a library surprise: the payload is dead-lettered, the batch goes on
+        raise RecordError(f"unexpected {type(exc).__name__} while reading the feed: {exc}", request=feed) from exc
+    return Parsed(parser.rows, parser.rejects)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -198,6 +170,7 @@ class _Block:
     """One ``BEGIN:VEVENT`` … ``END:VEVENT`` in the text."""
 
     line: int
+    end: int | None = None  # line of its END:VEVENT
     uid: str | None = None
     props: dict[str, int] = field(default_factory=dict)  # property name → line of its first occurrence
 
@@ -235,12 +208,18 @@ class _Layout:
                 if depth:
                     depth -= 1
                 else:
+                    current.end = number
                     current = None
             elif current is not None and depth == 0 and name:
                 current.props.setdefault(name, number)
                 if name == "UID" and current.uid is None:
                     current.uid = value
         return cls(physical, content, blocks)
+
+    def text(self, blocks: Iterable[_Block | None]) -> str | None:
+        """The raw text of these VEVENT blocks (None when none is known)."""
+        parts = ["\r\n".join(self.physical[b.line - 1 : b.end or len(self.physical)]) for b in blocks if b]
+        return "\r\n".join(parts) or None
 
     def locate_error(self, message: str) -> int | None:
         """Best guess of the line a parser complaint is about."""
@@ -304,8 +283,9 @@ class _FeedParser:
         self.query_start = dt.datetime.combine(window_start, dt.time())
         self.query_end = dt.datetime.combine(window_end, dt.time())
         self.rows: list[dict] = []
-        self.rejects: list[IcsReject] = []
+        self.rejects: list[Reject] = []
         self.generated_uids: set[str] = set()
+        self._names: Counter[str] = Counter()  # dead-letter names given so far
         self.layout = _Layout([], [], [])
         self._block_cursor = 0
 
@@ -313,61 +293,67 @@ class _FeedParser:
 
     def reject(
         self,
-        uid: str | None,
-        where: str,
         reason: str,
         *,
-        line: int | None = None,
+        dropped: bool,
+        uid: str | None = None,
         prop: str | None = None,
+        line: int | None = None,
+        blocks: Sequence[_Block | None] = (),
     ) -> None:
-        parts = [f"feed {self.feed}"]
-        if uid is not None:
-            generated = " (the VEVENT has no UID)" if uid in self.generated_uids else ""
-            parts.append(f"VEVENT UID {uid!r}{generated}")
-        if prop:
-            parts.append(f"property {prop}")
-        if line is not None:
-            parts.append(f"line {line}")
-        self.rejects.append(
-            IcsReject(
-                feed=self.feed,
-                uid=uid,
-                where=where,
-                message=f"{', '.join(parts)}: {reason}",
-                line=line,
-                property=prop,
-                reason=reason,
-            )
+        """A :class:`Reject`: ``dropped`` when the event (series, calendar) produced no rows, else a warning."""
+        notes = [f"line {line}"] if line is not None and prop else []
+        if uid in self.generated_uids:
+            notes.append("the VEVENT has no UID")
+        error = RecordError(
+            f"{', '.join(notes)}: {reason}" if notes else reason,
+            request=self.feed,
+            record=f"VEVENT UID {uid}" if uid else None,
+            field=prop or (f"line {line}" if line is not None else None),
         )
+        name = None
+        if uid:
+            name = f"uid_{uid}"
+            if dropped:  # one dead letter per dropped reject: a second one of the same UID gets a suffix
+                self._names[name] += 1
+                name += f"_{self._names[name]}" if self._names[name] > 1 else ""
+        self.rejects.append(Reject(error, record=self.layout.text(blocks), dropped=dropped, name=name))
 
-    def prop_reject(self, uid: str | None, block: _Block | None, prop: str, reason: str) -> None:
+    def prop_reject(
+        self,
+        uid: str | None,
+        block: _Block | None,
+        prop: str,
+        reason: str,
+        *,
+        series: Sequence[_Block | None] | None = None,
+    ) -> None:
+        """A reject about one property of a VEVENT; given ``series`` (its blocks), the whole series was dropped."""
         line = block.props.get(prop) if block else None
         if line is None and block is not None:
             line = block.line
-        where = f"property {prop}" + (f", line {line}" if line is not None else "")
-        self.reject(uid, where, reason, line=line, prop=prop)
+        dropped = series is not None
+        self.reject(reason, dropped=dropped, uid=uid, prop=prop, line=line, blocks=series if dropped else [block])
+
+    def fail(self, reason: str, *, line: int | None = None) -> NoReturn:
+        """The payload is not a readable calendar: no rows at all."""
+        raise RecordError(reason, request=self.feed, field=f"line {line}" if line is not None else None)
 
     # ---- feed level ------------------------------------------------------------------------------------------
 
     def run(self, body: bytes) -> None:
         text = self._decode(body)
-        if text is None:
-            return
         self.layout = _Layout.of(text)
         if not text.strip():
-            self.reject(None, "feed", "empty body, no iCalendar data")
-            return
+            self.fail("empty body, no iCalendar data")
         if text.lstrip()[:1] == "<":
-            self.reject(None, "line 1", "body looks like HTML/XML, not iCalendar", line=1)
-            return
+            self.fail("body looks like HTML/XML, not iCalendar", line=1)
         try:
             components = icalendar.Calendar.from_ical(text, multiple=True)
         except Exception as exc:
             line = self.layout.locate_error(str(exc))
-            where = f"line {line}" if line is not None else "feed"
-            detail = f" (line {line}: {self.layout.physical[line - 1][:80]!r})" if line is not None else ""
-            self.reject(None, where, f"icalendar cannot parse the file{detail}: {type(exc).__name__}: {exc}", line=line)
-            return
+            detail = f" ({self.layout.physical[line - 1][:80]!r})" if line is not None else ""
+            self.fail(f"icalendar cannot parse the file{detail}: {type(exc).__name__}: {exc}", line=line)
         calendars = [c for c in components if c.name == "VCALENDAR"]
         loose = [c for c in components if c.name in ("VEVENT", "VTIMEZONE")]
         if any(c.name == "VEVENT" for c in loose):
@@ -376,37 +362,31 @@ class _FeedParser:
             wrapper.subcomponents = loose
             calendars.append(wrapper)
             count = sum(c.name == "VEVENT" for c in loose)
-            self.reject(None, "feed", f"{count} VEVENT(s) outside any VCALENDAR; read as if in one calendar")
+            self.reject(f"{count} VEVENT(s) outside any VCALENDAR; read as if in one calendar", dropped=False)
         if not calendars:
             problem, line = self.layout.structure_problem()
-            where = f"line {line}" if line is not None else "feed"
-            self.reject(None, where, f"no calendar could be read: {problem}", line=line)
-            return
+            self.fail(f"no calendar could be read: {problem}", line=line)
         for index, calendar in enumerate(calendars):
             try:
                 self._calendar(calendar, index, len(calendars))
             except Exception as exc:  # defensive: a library surprise costs this calendar, not the feed
                 label = f"VCALENDAR #{index + 1}" if len(calendars) > 1 else "VCALENDAR"
-                self.reject(None, "feed", f"{label}: unexpected {type(exc).__name__}: {exc}; calendar skipped")
+                self.reject(f"{label}: unexpected {type(exc).__name__}: {exc}; calendar skipped", dropped=True)
         self._dedupe_and_sort()
 
-    def _decode(self, body: bytes) -> str | None:
+    def _decode(self, body: bytes) -> str:
         if isinstance(body, str):  # be lenient with callers that already decoded
             return body.removeprefix("\ufeff")
         if body is None:
-            self.reject(None, "feed", "no body")
-            return None
+            self.fail("no body")
         data = bytes(body)
         try:
             return data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
-            line = data[: exc.start].count(b"\n") + 1
             self.reject(
-                None,
-                "encoding",
-                f"body is not UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}, line {line}); "
-                "decoded as Windows-1252",
-                line=line,
+                f"body is not UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}); decoded as Windows-1252",
+                dropped=False,
+                line=data[: exc.start].count(b"\n") + 1,
             )
             return data.decode("cp1252", errors="replace")
 
@@ -418,12 +398,12 @@ class _FeedParser:
             if component.name in ("VCALENDAR", "VTIMEZONE", "STANDARD", "DAYLIGHT"):
                 for prop, message in getattr(component, "errors", None) or []:
                     name = (prop or _name_from_error(message) or "?").upper()
-                    self.reject(None, f"property {name}", f"{label} {component.name}: {message}; ignored", prop=name)
+                    self.reject(f"{label} {component.name}: {message}; ignored", dropped=False, prop=name)
         vevents = list(calendar.walk("VEVENT"))
         blocks = [self._next_block(event) for event in vevents]
         scale = str(calendar.get("CALSCALE", "GREGORIAN")).upper()
         if scale != "GREGORIAN":
-            self.reject(None, "property CALSCALE", f"{label}: CALSCALE {scale} is not supported; calendar skipped")
+            self.reject(f"{label}: CALSCALE {scale} is not supported; calendar skipped", dropped=True, prop="CALSCALE")
             return
         if not vevents:
             return
@@ -453,12 +433,13 @@ class _FeedParser:
             try:
                 self._series(uid, position >= 0, members, context)
             except Exception as exc:  # defensive: a library surprise costs this series, not the feed
-                block = members[0][2]
+                blocks = [block for _, _, block in members]
                 self.reject(
-                    uid,
-                    "VEVENT",
                     f"unexpected {type(exc).__name__}: {exc}; event skipped",
-                    line=block.line if block else None,
+                    dropped=True,
+                    uid=uid,
+                    line=blocks[0].line if blocks[0] else None,
+                    blocks=blocks,
                 )
 
     def _next_block(self, event: icalendar.Event) -> _Block | None:
@@ -483,9 +464,8 @@ class _FeedParser:
         name = _iana_from_tzid(raw)
         if name is None:
             self.reject(
-                None,
-                "property X-WR-TIMEZONE",
                 f"{label}: X-WR-TIMEZONE {raw!r} is not a known time zone; ignored",
+                dropped=False,
                 prop="X-WR-TIMEZONE",
             )
         return name
@@ -509,9 +489,8 @@ class _FeedParser:
                         zone = tzp.create_timezone(vtimezone)
                     except Exception as exc:
                         self.reject(
-                            None,
-                            "property TZID",
                             f"{label}: VTIMEZONE {tzid!r} cannot be used ({exc}); its times are read as floating",
+                            dropped=False,
                             prop="TZID",
                         )
                 built[tzid] = zone
@@ -550,11 +529,11 @@ class _FeedParser:
         members: list[tuple[int, icalendar.Event, _Block | None]],
         context: _CalendarContext,
     ) -> None:
-        first_block = next((block for _, _, block in members if block is not None), None)
-        many = len(members) > 1
+        blocks = [block for _, _, block in members]
+        first_block = next((block for block in blocks if block is not None), None)
         ok = True
         for _, event, block in members:
-            ok = self._check_event(uid, event, block, many) and ok
+            ok = self._check_event(uid, event, block, blocks) and ok
         if not ok:
             return
         # The series as recurring-ical-events' query would build it, times moved into X-WR-TIMEZONE as its
@@ -568,14 +547,14 @@ class _FeedParser:
             line = (first_block.props.get(prop) if prop and first_block else None) or (
                 first_block.line if first_block else None
             )
-            where = (f"property {prop}" if prop else "VEVENT") + (f", line {line}" if line is not None else "")
-            scope = f"series of {len(members)} VEVENTs skipped" if many else "event skipped"
+            scope = f"series of {len(members)} VEVENTs skipped" if len(members) > 1 else "event skipped"
             self.reject(
-                uid,
-                where,
                 f"recurrence expansion failed ({type(exc).__name__}: {exc}); {scope}",
-                line=line,
+                dropped=True,
+                uid=uid,
                 prop=prop,
+                line=line,
+                blocks=blocks,
             )
             return
         recurs = any("RRULE" in event or "RDATE" in event or "RECURRENCE-ID" in event for _, event, _ in members)
@@ -586,31 +565,35 @@ class _FeedParser:
                 rows.append(self._row(uid, uid_generated, occurrence, core, recurs, context))
             except Exception as exc:
                 self.reject(
-                    uid,
-                    "VEVENT",
                     f"occurrence at {occurrence.start} could not be converted ({type(exc).__name__}: {exc}); "
                     "occurrence skipped",
+                    dropped=True,
+                    uid=uid,
                     line=first_block.line if first_block else None,
+                    blocks=blocks,
                 )
         if len(rows) > MAX_OCCURRENCES_PER_SERIES:
             rows.sort(key=lambda row: row["starts_at"])
             self.reject(
-                uid,
-                "property RRULE",
                 f"{len(rows)} occurrences in the window; kept the first {MAX_OCCURRENCES_PER_SERIES}",
+                dropped=True,
+                uid=uid,
                 prop="RRULE",
+                blocks=blocks,
             )
             rows = rows[:MAX_OCCURRENCES_PER_SERIES]
         self.rows.extend(rows)
 
-    def _check_event(self, uid: str, event: icalendar.Event, block: _Block | None, many: bool) -> bool:
+    def _check_event(
+        self, uid: str, event: icalendar.Event, block: _Block | None, series: Sequence[_Block | None]
+    ) -> bool:
         """Drop broken non-structural properties (with a reject); False when the series must be rejected."""
-        scope = "series of VEVENTs with this UID skipped" if many else "event skipped"
+        scope = "series of VEVENTs with this UID skipped" if len(series) > 1 else "event skipped"
         failed: set[str] = set()
 
         def fail(prop: str, reason: str) -> None:
             failed.add(prop)
-            self.prop_reject(uid, block, prop, f"{reason}; {scope}")
+            self.prop_reject(uid, block, prop, f"{reason}; {scope}", series=series)
 
         for prop, message in getattr(event, "errors", None) or []:
             name = (prop or _name_from_error(message) or "?").upper()
@@ -845,9 +828,9 @@ class _FeedParser:
             not (-90 <= latitude <= 90) or not (-180 <= longitude <= 180) or (latitude == 0 and longitude == 0)
         ):
             self.reject(
-                uid,
-                "property GEO",
                 f"coordinates {latitude},{longitude} are out of range or 0,0; ignored",
+                dropped=False,
+                uid=uid,
                 prop="GEO",
             )
             latitude = longitude = None
@@ -866,10 +849,10 @@ class _FeedParser:
             dropped = row if kept is best[key] else best[key]
             best[key] = kept
             self.reject(
-                kept["extra"]["uid"],
-                "UID",
                 f"duplicate occurrence {key} (starts {dropped['starts_at'].isoformat()} and "
                 f"{kept['starts_at'].isoformat()}); kept the one with the highest SEQUENCE/LAST-MODIFIED",
+                dropped=False,
+                uid=kept["extra"]["uid"],
                 prop="UID",
             )
         self.rows = sorted((best[key] for key in order), key=lambda row: (row["starts_at"], row["source_id"]))
