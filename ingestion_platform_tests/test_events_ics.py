@@ -4,8 +4,11 @@ sample files in ``../shared/events/ics`` (read at run time, never copied into th
 from __future__ import annotations
 
 import datetime as dt
+import random
 import re
+import struct
 import textwrap
+import zlib
 import zoneinfo
 from pathlib import Path
 
@@ -754,6 +757,104 @@ def test_unparseable_feed_raises_one_record_error(body, expected):
     error = raised.value
     assert error.record is None and error.request == "broken.ics"
     assert "broken.ics" in str(error) and expected in str(error)
+
+
+def _png() -> bytes:
+    """A valid 1×1 PNG."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00"))
+        + chunk(b"IEND", b"")
+    )
+
+
+_NOISE = random.Random(7).randbytes(4000)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        _png(),
+        _NOISE,
+        bytes(byte or 1 for byte in _NOISE),  # no NUL: icalendar's own complaint quotes the garbage
+        ics(
+            "BEGIN:VCALENDAR\nVERSION:2.0\nBEGIN:VEVENT\nUID:a\x00b\nDTSTART:20240101T100000Z\nEND:VEVENT\nEND:VCALENDAR"
+        ),
+        b"BEGIN:VCALENDAR\r\n" + b"x\x07" * 5000 + b"\r\nEND:VCALENDAR\r\n",
+    ],
+    ids=["png", "random-bytes", "random-bytes-without-nul", "nul-in-a-calendar", "one-huge-line"],
+)
+def test_binary_body_raises_a_short_record_error(body):
+    with pytest.raises(RecordError) as raised:
+        parse(body, "2024-01-01", "2024-02-01", feed="blob.bin")
+    message = str(raised.value)
+    assert raised.value.request == "blob.bin" and "blob.bin" in message and "cannot parse" in message
+    assert "\x00" not in message and message.isprintable()  # control characters escaped, not dumped
+    assert len(message) <= 400 and all(len(quoted) <= 61 for quoted in re.findall(r"(?<!\w)'([^']*)'", message))
+    if b"\x00" in body:
+        assert "NUL character" in message and re.fullmatch(r"line \d+", raised.value.field)
+
+
+def test_feed_level_failure_raises_record_error_instead_of_returning_rejects():
+    """A body that is not a calendar gives no result at all, so the caller dead-letters the whole payload;
+    a warning found before (here: not UTF-8) is not returned either."""
+    body = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nX-WR-CALNAME:Café\r\nBEGIN:VEVENT\r\nUID:x\r\n".encode("cp1252")
+    with pytest.raises(RecordError) as raised:
+        parse(body, "2024-01-01", "2024-02-01", feed="cut.ics")
+    error = raised.value
+    assert (error.request, error.record, error.field) == ("cut.ics", None, "line 1")
+    assert str(error) == (
+        "request cut.ics, field 'line 1': no calendar could be read: BEGIN:VCALENDAR is never closed (no END:VCALENDAR)"
+    )
+    # as the load driver names the payload: the feed stays named
+    assert "feed_cut.ics" in str(error.with_request("ics/2024-01-01/feed_cut.ics"))
+
+
+def test_each_dropped_reject_has_its_own_dead_letter_name_and_the_series_text():
+    body = ics("""
+        BEGIN:VCALENDAR
+        VERSION:2.0
+        PRODID:-//Example//EN
+        BEGIN:VEVENT
+        UID:twice@example.org
+        SUMMARY:Broken master
+        DTSTART:tomorrow
+        RRULE:FREQ=WEEKLY
+        GEO:0;0
+        END:VEVENT
+        BEGIN:VEVENT
+        UID:twice@example.org
+        RECURRENCE-ID:20240909T130000Z
+        SUMMARY:Broken override
+        DTSTART:later
+        END:VEVENT
+        BEGIN:VEVENT
+        UID:fine@example.org
+        SUMMARY:Fine
+        DTSTART:20240902T140000Z
+        GEO:0;0
+        END:VEVENT
+        END:VCALENDAR
+    """)
+    result = parse(body, "2024-09-01", "2024-10-01", feed="two.ics")
+    [row] = result.value
+    assert row["title"] == "Fine"
+    dropped = [reject for reject in result.rejects if reject.dropped]
+    assert [reject.name for reject in dropped] == ["uid_twice@example.org", "uid_twice@example.org_2"]
+    assert [re.search(r"\bline \d+\b", reject.message).group(0) for reject in dropped] == ["line 7", "line 15"]
+    for reject in dropped:
+        assert reject.error.field == "DTSTART" and reject.error.record == "VEVENT UID twice@example.org"
+        assert reject.record.count("BEGIN:VEVENT") == 2 and "Broken master" in reject.record
+        assert "Broken override" in reject.record and "Fine" not in reject.record
+    [warning] = [reject for reject in result.rejects if not reject.dropped]
+    assert warning.name == "uid_fine@example.org" and warning.error.field == "GEO"
+    assert warning.record is None
 
 
 def test_not_utf8_is_decoded_as_cp1252_and_reported():

@@ -14,7 +14,7 @@ from ingestion_platform.defs.events.ics.layout import Block, Layout
 from ingestion_platform.defs.events.ics.rejects import Rejects
 from ingestion_platform.defs.events.ics.rows import CalendarContext, Feed, dedupe_and_sort
 from ingestion_platform.defs.events.ics.series import series_rows
-from ingestion_platform.defs.events.ics.values import generated_uid, name_from_error, text
+from ingestion_platform.defs.events.ics.values import clean, generated_uid, name_from_error, text
 from ingestion_platform.defs.events.ics.zones import iana_from_tzid, rebind_custom_timezones
 from ingestion_platform.lib.errors import RecordError
 
@@ -30,10 +30,15 @@ class FeedReader:
 
     def fail(self, reason: str, *, line: int | None = None) -> NoReturn:
         """The payload is not a readable calendar: no rows at all."""
-        raise RecordError(reason, request=self.feed.name, field=f"line {line}" if line is not None else None)
+        field = f"line {line}" if line is not None else None
+        raise RecordError(clean(reason, limit=300), request=self.feed.name, field=field)
 
     def read(self, body: bytes) -> list[dict]:
         content = self._decode(body)
+        nul = content.find("\x00")
+        if nul >= 0:  # never in iCalendar text (RFC 5545 allows no control character but HTAB)
+            line = content.count("\n", 0, nul) + 1
+            self.fail(f"cannot parse binary data as iCalendar (NUL character at offset {nul})", line=line)
         self.layout = Layout.of(content)
         if not content.strip():
             self.fail("empty body, no iCalendar data")
@@ -43,7 +48,7 @@ class FeedReader:
             components = icalendar.Calendar.from_ical(content, multiple=True)
         except Exception as exc:
             line = self.layout.locate_error(str(exc))
-            detail = f" ({self.layout.physical[line - 1][:80]!r})" if line is not None else ""
+            detail = f" ('{self.layout.physical[line - 1]}')" if line is not None else ""
             self.fail(f"icalendar cannot parse the file{detail}: {type(exc).__name__}: {exc}", line=line)
         calendars = [c for c in components if c.name == "VCALENDAR"]
         loose = [c for c in components if c.name in ("VEVENT", "VTIMEZONE")]

@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from ingestion_platform.defs.events.ics.layout import Block, blocks_text
+from ingestion_platform.defs.events.ics.values import clean
 from ingestion_platform.lib.errors import RecordError, Reject
 
 
@@ -35,6 +36,7 @@ class Rejects:
         notes = [f"line {line}"] if line is not None and prop else []
         if uid in self.generated_uids:
             notes.append("the VEVENT has no UID")
+        reason = clean(reason, limit=1000)
         error = RecordError(
             f"{', '.join(notes)}: {reason}" if notes else reason,
             request=self.feed,

@@ -11,6 +11,7 @@ from typing import Any
 import icalendar
 
 UTC = dt.UTC
+_QUOTED = re.compile(r"(?<!\w)'([^']*)'(?!\w)")  # 'quoted', not an apostrophe (St. Mark's)
 
 
 def safe_dt(prop: Any) -> Any:
@@ -118,6 +119,25 @@ def generated_uid(event: icalendar.Event) -> str:
     start_text = f"{tzid}:{value.isoformat()}" if isinstance(value, dt.date) else (raw(start) if start else "")
     key = "\x1f".join([text(event.get("SUMMARY")) or "", start_text, text(event.get("LOCATION")) or ""])
     return "generated-" + hashlib.sha1(key.encode("utf-8")).hexdigest()[:16]
+
+
+def shorten(value: str, limit: int) -> str:
+    """``value`` for a message: non-printable characters escaped, at most ``limit`` characters (then ``…``)."""
+    out: list[str] = []
+    size = 0
+    for char in value:
+        piece = char if char.isprintable() else repr(char)[1:-1]
+        if size + len(piece) > limit:
+            return "".join(out) + "…"
+        out.append(piece)
+        size += len(piece)
+    return "".join(out)
+
+
+def clean(message: str, *, limit: int) -> str:
+    """A message that quotes feed data (icalendar's complaints do): each quoted part shortened to 60
+    characters, non-printable characters (NUL …) escaped, the whole at most ``limit`` characters."""
+    return shorten(_QUOTED.sub(lambda match: f"'{shorten(match.group(1), 60)}'", message), limit)
 
 
 def name_from_error(message: str) -> str | None:
