@@ -857,6 +857,36 @@ def test_each_dropped_reject_has_its_own_dead_letter_name_and_the_series_text():
     assert warning.record is None
 
 
+def test_override_under_x_wr_timezone_keeps_the_id_of_the_occurrence_it_replaces():
+    series = """
+        BEGIN:VCALENDAR
+        VERSION:2.0
+        PRODID:-//Google Inc//Google Calendar 70.9054//EN
+        X-WR-TIMEZONE:America/Vancouver
+        BEGIN:VEVENT
+        UID:open-shop@lakeside.example
+        SUMMARY:Open shop
+        DTSTART:20240410T180000
+        DTEND:20240410T210000
+        RRULE:FREQ=WEEKLY;COUNT=3
+        END:VEVENT
+        {override}END:VCALENDAR
+    """
+    override = """BEGIN:VEVENT
+        UID:open-shop@lakeside.example
+        RECURRENCE-ID:20240417T180000
+        SUMMARY:Open shop (late)
+        DTSTART:20240417T190000
+        DTEND:20240417T220000
+        END:VEVENT
+        """
+    plain = parse(ics(series.format(override="")), "2024-04-01", "2024-05-01").value
+    moved = parse(ics(series.format(override=override)), "2024-04-01", "2024-05-01").value
+    assert [row["source_id"] for row in moved] == [row["source_id"] for row in plain]
+    assert moved[1]["source_id"] == "club:open-shop@lakeside.example:2024-04-18T01:00:00Z"
+    assert moved[1]["title"] == "Open shop (late)" and moved[1]["start_local"] == dt.datetime(2024, 4, 17, 19)
+
+
 def test_not_utf8_is_decoded_as_cp1252_and_reported():
     text = ics("""
         BEGIN:VCALENDAR
