@@ -20,6 +20,9 @@ from ingestion_platform.lib.errors import RecordError
 
 
 class FeedReader:
+    """Reads one payload: rows of every calendar in it, rejects in ``feed.rejects``; raises RecordError when
+    the payload is not a calendar at all."""
+
     def __init__(self, feed: str, window_start: dt.date, window_end: dt.date, default_zone: zoneinfo.ZoneInfo):
         self.feed = Feed(feed, default_zone, Rejects(feed))
         # Midnights, not dates: with date arguments recurring-ical-events 3.8 widens the span by the event's
