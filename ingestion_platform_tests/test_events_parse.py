@@ -517,7 +517,7 @@ def lasalle_from_other_sources() -> list[dict]:
         "DTSTART;TZID=America/Toronto:20250704T100000\r\nDTEND;TZID=America/Toronto:20250704T170000\r\n"
         "END:VEVENT\r\nEND:VCALENDAR\r\n"
     ).encode()
-    ics_rows = add_dedupe_keys(parse_feed("lasalle", body, dt.date(2025, 7, 1), dt.date(2025, 7, 31)).rows)
+    ics_rows = add_dedupe_keys(parse_feed("lasalle", body, dt.date(2025, 7, 1), dt.date(2025, 7, 31)).value)
     assert len(ics_rows) == 1
     return eventbrite_rows + ics_rows
 

@@ -5,7 +5,7 @@ Pure functions: no I/O, no Dagster. Rows have exactly the columns of ``tables.ev
 
 Rejects are :class:`EventReject` objects carrying a :class:`RecordError` that names the request, the record and
 the field. ``dropped=True`` means the record produced no row (dead-letter it); ``dropped=False`` means one value
-was not taken as written (set to NULL or repaired) and the row still loads, like ``ics.IcsReject`` at property
+was not taken as written (set to NULL or repaired) and the row still loads, like an ICS ``Reject`` at property
 level. A bad record never stops the others; only a payload that is not a page at all (an API error body, a
 CKAN ``success: false``, no records list) raises :class:`RecordError`, so the caller dead-letters the payload.
 
