@@ -9,6 +9,9 @@ was not taken as written (set to NULL or repaired) and the row still loads, like
 level. A bad record never stops the others; only a payload that is not a page at all (an API error body, a
 CKAN ``success: false``, no records list) raises :class:`RecordError`, so the caller dead-letters the payload.
 
+Text is cleaned, repaired and normalised by :mod:`ingestion_platform.lib.text` (``clean_text``,
+``repair_mojibake``, ``normalise_title``); only the ``"nan"`` rule (a datastore quirk) is local.
+
 Decisions (data behind them: ``/work/shared/events/NOTES.md`` and the SOURCES.md files):
 
 * **Encoding**: payloads are UTF-8 (a BOM is dropped). A body that is not valid UTF-8 is decoded as
@@ -34,8 +37,8 @@ Decisions (data behind them: ``/work/shared/events/NOTES.md`` and the SOURCES.md
   ``category``; ``titre_adresse`` → ``venue_name``; ``adresse_principale`` (+ ``adresse_secondaire``) →
   ``address``; ``arrondissement``, ``public_cible``, ``emplacement``, ``inscription`` go to ``extra``. U+FFFD runs
   in ``arrondissement`` (seen in live pulls) are repaired to an en dash and UTF-8-read-as-Latin-1 mojibake
-  (``"Ã©"``) is repaired in every text; both are recorded in ``extra["repaired"]``. The feed has no status:
-  rows are ``scheduled``.
+  (``"Ã©"``, through ftfy) is repaired in every text; both are recorded in ``extra["repaired"]``. The feed has no
+  status: rows are ``scheduled``.
 * **Coordinates** outside -90..90 / -180..180, 0,0, or only one of the pair: both set to NULL, non-dropping reject.
 * **End before start** is kept as written with ``extra["end_before_start"] = True`` (as ``ics.py`` does), so
   the table check sees it.
@@ -46,11 +49,9 @@ from __future__ import annotations
 
 import codecs
 import datetime as dt
-import functools
 import json
 import math
 import re
-import unicodedata
 import zoneinfo
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -59,7 +60,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ingestion_platform.lib.errors import RecordError
-from ingestion_platform.lib.text import strip_accents
+from ingestion_platform.lib.text import clean_text, collapse_spaces, normalise_title, repair_mojibake
 
 UTC = dt.UTC
 MONTREAL_TZ = "America/Toronto"
@@ -78,17 +79,6 @@ EVENTBRITE_STATUS: dict[str, str] = {
 }
 """Eventbrite status → unified status; anything else becomes ``unknown`` with a non-dropping reject."""
 
-_STOP_WORDS = frozenset(
-    {
-        # English
-        *("a", "an", "and", "at", "by", "for", "from", "in", "of", "on", "the", "to", "with"),
-        # French (after accents are stripped: à → a; elisions l', d' split off as words)
-        *("au", "aux", "avec", "d", "dans", "de", "des", "du", "en", "et", "l", "la", "le", "les"),
-        *("ou", "par", "pour", "sur", "un", "une"),
-    }
-)
-_WORD = re.compile(r"[^\W_]+")
-_MOJIBAKE = re.compile(r"Ã[\x80-\xbf]|Â[\x80-\xbf]|â€")
 _REPLACEMENT_RUN = re.compile("\ufffd+")
 _TRAILING_ID = re.compile(r"-(\d+)$")
 _ONLY_DIGITS = re.compile(r"(\d+)$")
@@ -186,29 +176,9 @@ class _Notes:
 
 
 def _text(value: Any) -> str | None:
-    """Stripped text with whitespace runs collapsed (line breaks kept); None for empty or ``"nan"``."""
-    if value is None:
-        return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    text = unicodedata.normalize("NFC", str(value).replace("\r\n", "\n").replace("\r", "\n"))
-    text = "\n".join(" ".join(line.split()) for line in text.split("\n")).strip()
-    if not text or text.lower() == "nan":
-        return None
-    return text
-
-
-def _repair_mojibake(text: str | None) -> tuple[str | None, bool]:
-    """UTF-8 that was read as Windows-1252/Latin-1 (``"MontrÃ©al"``) back to ``"Montréal"``."""
-    if not text or not _MOJIBAKE.search(text):
-        return text, False
-    for encoding in ("cp1252", "latin-1"):
-        try:
-            fixed = text.encode(encoding).decode("utf-8")
-        except (UnicodeEncodeError, UnicodeDecodeError):
-            continue
-        return fixed, True
-    return text, False
+    """``lib.text.clean_text`` (line breaks kept), and None for the literal ``"nan"`` (any case) of the datastore."""
+    text = clean_text(value)
+    return None if text is None or text.lower() == "nan" else text
 
 
 def _get(obj: Any, *path: str) -> Any:
@@ -312,29 +282,11 @@ def _compact(mapping: Mapping[str, Any]) -> dict[str, Any]:
 
 def _one_line(*parts: Any) -> str | None:
     kept = [text for text in (_text(part) for part in parts) if text]
-    return ", ".join(" ".join(text.split()) for text in kept) or None
+    return ", ".join(collapse_spaces(text) for text in kept) or None
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Titles and keys
-
-
-def normalise_title(text: str | None) -> str:
-    """Comparable form of a title or venue: case folded, accents and punctuation dropped, French/English stop
-    words removed, words in order. ``"L'Été à  Montréal – Jazz & Blues!"`` → ``"ete montreal jazz blues"``.
-
-    A text made only of stop words keeps them (``"The Who"`` → ``"who"``, ``"Le Un"`` → ``"le un"``)."""
-    if not text:
-        return ""
-    return _normalise_title(str(text))
-
-
-@functools.lru_cache(maxsize=65_536)
-def _normalise_title(text: str) -> str:
-    folded = strip_accents(unicodedata.normalize("NFKC", str(text)).casefold())
-    tokens = _WORD.findall(folded)
-    kept = [token for token in tokens if token not in _STOP_WORDS]
-    return " ".join(kept or tokens)
+# Titles and keys (``normalise_title`` is ``lib.text.normalise_title``, imported above)
 
 
 def dedupe_key(title: str | None, start_date: dt.date | str | None, venue: str | None) -> str:
@@ -750,7 +702,7 @@ def _montreal_row(record: Mapping[str, Any], zone: zoneinfo.ZoneInfo, notes: _No
         raw = record.get(name)
         changed = False
         if isinstance(raw, str):  # before whitespace is collapsed: "à" read as cp1252 is "Ã" + NO-BREAK SPACE
-            raw, changed = _repair_mojibake(raw)
+            raw, changed = repair_mojibake(raw)
         value = _text(raw)
         if value and fix is not None and "\ufffd" in value:
             value, changed = fix(value), True
