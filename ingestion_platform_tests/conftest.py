@@ -20,7 +20,8 @@ from ingestion_platform.lib.raw_store import RawStore
 from ingestion_platform.lib.warehouse import Warehouse
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-# Real recorded data lives beside the repository; a git worktree elsewhere points at it with the variable.
+# The recorded data lives beside the repository; a git worktree elsewhere (e.g. ../wt/<branch>) points at it
+# with INGESTION_SHARED_DIR.
 SHARED = Path(os.environ.get("INGESTION_SHARED_DIR") or REPO_ROOT.parent / "shared")
 PG_DEFAULT = "postgresql://root@127.0.0.1:5432/test"
 

@@ -18,7 +18,6 @@ from ingestion_platform.defs.events import dedupe, tables
 from ingestion_platform.defs.events.ics import EVENT_COLUMNS, parse_feed
 from ingestion_platform.defs.events.parse import (
     DECODING_NOTE,
-    EventReject,
     add_dedupe_keys,
     decode_payload,
     dedupe_key,
@@ -27,7 +26,7 @@ from ingestion_platform.defs.events.parse import (
     parse_eventbrite_page,
     parse_montreal_page,
 )
-from ingestion_platform.lib.errors import RecordError
+from ingestion_platform.lib.errors import RecordError, Reject
 from ingestion_platform.lib.warehouse import Warehouse
 from ingestion_platform_tests.conftest import require_shared
 
@@ -91,7 +90,7 @@ def utc(*args: int) -> dt.datetime:
     return dt.datetime(*args, tzinfo=UTC)
 
 
-def only(rejects: list[EventReject], field: str) -> EventReject:
+def only(rejects: list[Reject], field: str) -> Reject:
     found = [r for r in rejects if r.error.field == field]
     assert len(found) == 1, [r.message for r in rejects]
     return found[0]
@@ -302,6 +301,21 @@ def test_broken_eventbrite_records_are_rejected_alone_with_clear_messages():
     assert "disagrees with start.utc" in local.message
     assert rows["314500337977"]["start_local"] == dt.datetime(2022, 4, 21, 8, 30)  # UTC wins
 
+    # What the load needs from each reject: key, table, partition day and dead-letter name when known
+    assert all(isinstance(r, Reject) and r.table == "events.event" for r in rejects)
+    no_id = dropped["events[0]"]
+    assert (no_id.key, no_id.name, no_id.day) == (None, "dmcc-broken__events[0]", dt.date(2022, 4, 12))
+    bad_start = dropped["events[1] id 311646702677"]
+    assert bad_start.key == {"source": "eventbrite", "source_id": "311646702677"}
+    assert (bad_start.name, bad_start.day) == ("record_311646702677", None)  # its start cannot be read
+    duplicate = dropped["events[5] id 314500337977"]
+    assert duplicate.key == {"source": "eventbrite", "source_id": "314500337977"}
+    assert (duplicate.name, duplicate.day) == ("record_314500337977", dt.date(2022, 4, 21))
+    not_object = dropped["events[6]"]
+    assert (not_object.key, not_object.name, not_object.day) == (None, "dmcc-broken__events[6]", None)
+    assert coords.key == {"source": "eventbrite", "source_id": "314467800657"} and coords.day == dt.date(2022, 4, 19)
+    assert only(rejects, "encoding").key is None
+
 
 def test_decode_payload_errors_and_bom():
     with pytest.raises(RecordError, match=r"request org-1\?page=2: body is not JSON .* starts with '<html>"):
@@ -385,6 +399,10 @@ def test_montreal_ckan_envelope_total_and_record_labels():
         "request montreal offset=1000, record records[1001], field 'url_fiche': no numeric event id at the end "
         "of url_fiche 'https://montreal.ca/evenements/sans-numero'"
     )
+    assert isinstance(reject, Reject) and reject.dropped and reject.record is envelope["result"]["records"][1]
+    assert (reject.key, reject.table) == (None, "events.event")  # no id: the page's load is partial
+    assert reject.name == "montreal offset=1000__records[1001]"
+    assert reject.day == dt.date.fromisoformat(records[1]["date_debut"])
     assert "_id" not in json.dumps(rows[0]["extra"])  # CKAN's row number is not stable: not kept
 
     with pytest.raises(RecordError, match="CKAN error"):
@@ -449,6 +467,10 @@ def test_montreal_quirks_on_mutated_real_records():
     assert got["7"]["dedupe_key"] == "2024-05-02|nos regards nos voix fera fournache|place tisserandes"
     (dup,) = [r for r in rejects if r.error.record == "records[10] id 7"]
     assert dup.dropped and "duplicate url_fiche id" in dup.message
+    assert (bad_date.key, bad_date.table) == ({"source": "montreal", "source_id": "1"}, "events.event")
+    assert (bad_date.name, bad_date.day) == ("record_1", None)  # date_debut cannot be read
+    assert dup.key == {"source": "montreal", "source_id": "7"}
+    assert (dup.name, dup.day) == ("record_7", dt.date(2024, 5, 2))
     assert got["8"]["title"] is None and got["8"]["address"] is None
     assert only(rejects, "titre").dropped is False
 
@@ -473,7 +495,9 @@ def test_montreal_source_id():
             "Lancement  du Club de lecture d'été  TD :  Ateliers Slime-Océan",
             "lancement club lecture ete td ateliers slime ocean",
         ),
-        ("Dans l’œil du lièvre", "œil lievre"),
+        ("Dans l’œil du lièvre", "oeil lievre"),  # ligatures folded (lib.text.fold)
+        ("Voyage au cœur", "voyage coeur"),
+        ("VOYAGE AU CŒUR", "voyage coeur"),
         ("The Who", "who"),
         ("Le Un", "le un"),  # only stop words: kept
         ("", ""),

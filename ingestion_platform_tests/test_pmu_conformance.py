@@ -13,6 +13,7 @@ import pytest
 
 from ingestion_platform.defs.pmu import parse
 from ingestion_platform.lib.errors import RecordError
+from ingestion_platform.lib.text import name_key
 from ingestion_platform_tests.conftest import SHARED, require_shared
 
 PMU = SHARED / "pmu"
@@ -281,3 +282,39 @@ def test_whole_day_of_participants_reconciles_with_programme() -> None:
         day_keys = {r["horse_key"] for r in rows["race_participant"]}
         assert not keys & day_keys, "a horse runs once a day"
         keys |= day_keys
+
+
+PARTICIPANT_FILES = [rel for rel in FILES if Path(rel).name.startswith("participants")]
+
+
+@pytest.mark.parametrize("rel", PARTICIPANT_FILES)
+def test_every_horse_key_equals_id_cheval_where_the_api_sends_one(rel: str) -> None:
+    """``NAME-DAM-SIRE`` built with ``lib.text.name_key`` is the API's ``idCheval`` (see the lib.text docstring)."""
+    raw = _load(rel)["participants"]
+    horses = parse.parse_participants(_load(rel), _ref(rel))["horse"]
+    assert len(horses) == len(raw)
+    for sent, horse in zip(raw, horses, strict=True):
+        computed = parse.horse_key(sent["nom"], sent.get("nomMere"), sent.get("nomPere"))
+        if "idCheval" in sent:
+            assert computed == sent["idCheval"] == horse["horse_key"] == horse["pmu_horse_id"], sent["nom"]
+            assert name_key(sent["idCheval"]) == sent["idCheval"]  # the parser's name_key(idCheval) keeps it
+        else:
+            assert horse["horse_key"] == computed and horse["pmu_horse_id"] is None
+
+
+def test_id_cheval_is_present_where_api_notes_say_and_every_horse_name_is_ascii() -> None:
+    """What the key rule rests on: idCheval on the 2025-26 captures, and horse names in plain ASCII everywhere, so
+    folding ligatures in ``name_key`` changed no key. A recording with a non-ASCII horse name fails here: check how
+    its ``idCheval`` spells it before trusting ``name_key`` for it."""
+    require_shared("pmu")
+    with_id = without_id = 0
+    for rel in PARTICIPANT_FILES:
+        for p in _load(rel)["participants"]:
+            if "idCheval" in p:
+                with_id += 1
+            else:
+                without_id += 1
+                assert rel.startswith(("01012018/", "01012024/")), rel
+            names = [p.get(k) for k in ("idCheval", "nom", "nomMere", "nomPere", "nomPereMere")]
+            assert all(n is None or n.isascii() for n in names), (rel, names)
+    assert with_id == 730 and without_id == 20

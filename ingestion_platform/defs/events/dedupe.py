@@ -7,9 +7,10 @@ Rules (``find_duplicates``), always for two rows of *different* sources (``ics:a
 sources; two rows of one source are never paired, see NOTES: Montréal repeats title + date + place for
 distinct sessions) with the same local ``start_date``:
 
-* titles are compared after ``parse.normalise_title`` (case, accents, punctuation, stop words) with rapidfuzz
-  ``token_set_ratio``; a pair needs ``title_score >= TITLE_THRESHOLD``. A title that only matches because it is
-  a small subset of a much longer one (``token_sort_ratio < SUBSET_GUARD``) gets the lower sort ratio instead;
+* titles are compared after ``lib.text.normalise_title`` (case, accents and ligatures, punctuation, stop words)
+  with rapidfuzz ``token_set_ratio``; a pair needs ``title_score >= TITLE_THRESHOLD``. A title that only matches
+  because it is a small subset of a much longer one (``token_sort_ratio < SUBSET_GUARD``) gets the lower sort
+  ratio instead;
 * the venue must agree, first rule that holds wins:
     ``title+date+venue``   normalised venue name/address ``token_set_ratio >= VENUE_THRESHOLD``;
     ``title+date+geo``     both have coordinates within ``NEAR_METRES``;
@@ -39,7 +40,7 @@ from typing import Any
 import numpy as np
 from rapidfuzz import fuzz, process
 
-from ingestion_platform.defs.events.parse import normalise_title
+from ingestion_platform.lib.text import normalise_title
 
 TITLE_THRESHOLD = 88.0
 SUBSET_GUARD = 60.0

@@ -3,11 +3,17 @@
 Pure functions: no I/O, no Dagster. Rows have exactly the columns of ``tables.event`` without lineage
 (``ics.EVENT_COLUMNS`` + ``dedupe_key``), so they load into the same table as the iCalendar rows.
 
-Rejects are :class:`EventReject` objects carrying a :class:`RecordError` that names the request, the record and
-the field. ``dropped=True`` means the record produced no row (dead-letter it); ``dropped=False`` means one value
+Rejects are :class:`lib.errors.Reject` objects carrying a :class:`RecordError` that names the request, the record
+and the field. ``dropped=True`` means the record produced no row (dead-letter it); ``dropped=False`` means one value
 was not taken as written (set to NULL or repaired) and the row still loads, like an ICS ``Reject`` at property
-level. A bad record never stops the others; only a payload that is not a page at all (an API error body, a
-CKAN ``success: false``, no records list) raises :class:`RecordError`, so the caller dead-letters the payload.
+level. A record's rejects carry, when known, ``key={"source", "source_id"}``, ``table="events.event"`` and
+``day`` = its local start date; a dropped one is named ``record_<source_id>`` (``<request>__records[i]`` /
+``<request>__events[i]`` when the id cannot be read) for its dead letter. A bad record never stops the others;
+only a payload that is not a page at all (an API error body, a CKAN ``success: false``, no records list) raises
+:class:`RecordError`, so the caller dead-letters the payload.
+
+Text is cleaned, repaired and normalised by :mod:`ingestion_platform.lib.text` (``clean_text``,
+``repair_mojibake``, ``normalise_title``); only the ``"nan"`` rule (a datastore quirk) is local.
 
 Decisions (data behind them: ``/work/shared/events/NOTES.md`` and the SOURCES.md files):
 
@@ -34,8 +40,8 @@ Decisions (data behind them: ``/work/shared/events/NOTES.md`` and the SOURCES.md
   ``category``; ``titre_adresse`` → ``venue_name``; ``adresse_principale`` (+ ``adresse_secondaire``) →
   ``address``; ``arrondissement``, ``public_cible``, ``emplacement``, ``inscription`` go to ``extra``. U+FFFD runs
   in ``arrondissement`` (seen in live pulls) are repaired to an en dash and UTF-8-read-as-Latin-1 mojibake
-  (``"Ã©"``) is repaired in every text; both are recorded in ``extra["repaired"]``. The feed has no status:
-  rows are ``scheduled``.
+  (``"Ã©"``, through ftfy) is repaired in every text; both are recorded in ``extra["repaired"]``. The feed has no
+  status: rows are ``scheduled``.
 * **Coordinates** outside -90..90 / -180..180, 0,0, or only one of the pair: both set to NULL, non-dropping reject.
 * **End before start** is kept as written with ``extra["end_before_start"] = True`` (as ``ics.py`` does), so
   the table check sees it.
@@ -46,11 +52,9 @@ from __future__ import annotations
 
 import codecs
 import datetime as dt
-import functools
 import json
 import math
 import re
-import unicodedata
 import zoneinfo
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -58,8 +62,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
 
-from ingestion_platform.lib.errors import RecordError
-from ingestion_platform.lib.text import strip_accents
+from ingestion_platform.lib.errors import RecordError, Reject
+from ingestion_platform.lib.text import clean_text, collapse_spaces, normalise_title, repair_mojibake
 
 UTC = dt.UTC
 MONTREAL_TZ = "America/Toronto"
@@ -78,17 +82,9 @@ EVENTBRITE_STATUS: dict[str, str] = {
 }
 """Eventbrite status → unified status; anything else becomes ``unknown`` with a non-dropping reject."""
 
-_STOP_WORDS = frozenset(
-    {
-        # English
-        *("a", "an", "and", "at", "by", "for", "from", "in", "of", "on", "the", "to", "with"),
-        # French (after accents are stripped: à → a; elisions l', d' split off as words)
-        *("au", "aux", "avec", "d", "dans", "de", "des", "du", "en", "et", "l", "la", "le", "les"),
-        *("ou", "par", "pour", "sur", "un", "une"),
-    }
-)
-_WORD = re.compile(r"[^\W_]+")
-_MOJIBAKE = re.compile(r"Ã[\x80-\xbf]|Â[\x80-\xbf]|â€")
+EVENT_TABLE = "events.event"
+"""The table every row and reject of this module is for."""
+
 _REPLACEMENT_RUN = re.compile("\ufffd+")
 _TRAILING_ID = re.compile(r"-(\d+)$")
 _ONLY_DIGITS = re.compile(r"(\d+)$")
@@ -98,18 +94,7 @@ _ONLY_DIGITS = re.compile(r"(\d+)$")
 # Rejects and decoding
 
 
-@dataclass
-class EventReject:
-    """A record (``dropped=True``) or one of its values (``dropped=False``) that was not taken as written."""
-
-    error: RecordError
-    record: Any = None
-    """The raw record as received (for the dead letter); None for page-level notes."""
-    dropped: bool = True
-
-    @property
-    def message(self) -> str:
-        return str(self.error)
+"""Deprecated alias of :class:`lib.errors.Reject`, only for ``assets.py``'s annotation until its rewrite: do not use."""
 
 
 def decode_text(body: bytes, request: str) -> tuple[str, str, str | None]:
@@ -151,7 +136,7 @@ def decode_payload(body: bytes, request: str) -> Any:
     return value
 
 
-def _decoding_note(payload: Mapping[str, Any], request: str) -> tuple[str | None, list[EventReject]]:
+def _decoding_note(payload: Mapping[str, Any], request: str) -> tuple[str | None, list[Reject]]:
     note = payload.get(DECODING_NOTE)
     if not isinstance(note, Mapping):
         return None, []
@@ -161,7 +146,7 @@ def _decoding_note(payload: Mapping[str, Any], request: str) -> tuple[str | None
         request=request,
         field="encoding",
     )
-    return encoding, [EventReject(error, None, dropped=False)]
+    return encoding, [Reject(error, None, dropped=False, table=EVENT_TABLE)]
 
 
 class _Notes:
@@ -171,11 +156,11 @@ class _Notes:
         self.request = request
         self.record = record
         self.label = ""
-        self.items: list[EventReject] = []
+        self.items: list[Reject] = []
 
     def add(self, field: str, message: str) -> None:
         error = RecordError(message, request=self.request, record=self.label, field=field)
-        self.items.append(EventReject(error, self.record, dropped=False))
+        self.items.append(Reject(error, self.record, dropped=False, table=EVENT_TABLE))
 
     def fail(self, field: str | None, message: str) -> RecordError:
         return RecordError(message, request=self.request, record=self.label, field=field)
@@ -186,29 +171,9 @@ class _Notes:
 
 
 def _text(value: Any) -> str | None:
-    """Stripped text with whitespace runs collapsed (line breaks kept); None for empty or ``"nan"``."""
-    if value is None:
-        return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    text = unicodedata.normalize("NFC", str(value).replace("\r\n", "\n").replace("\r", "\n"))
-    text = "\n".join(" ".join(line.split()) for line in text.split("\n")).strip()
-    if not text or text.lower() == "nan":
-        return None
-    return text
-
-
-def _repair_mojibake(text: str | None) -> tuple[str | None, bool]:
-    """UTF-8 that was read as Windows-1252/Latin-1 (``"MontrÃ©al"``) back to ``"Montréal"``."""
-    if not text or not _MOJIBAKE.search(text):
-        return text, False
-    for encoding in ("cp1252", "latin-1"):
-        try:
-            fixed = text.encode(encoding).decode("utf-8")
-        except (UnicodeEncodeError, UnicodeDecodeError):
-            continue
-        return fixed, True
-    return text, False
+    """``lib.text.clean_text`` (line breaks kept), and None for the literal ``"nan"`` (any case) of the datastore."""
+    text = clean_text(value)
+    return None if text is None or text.lower() == "nan" else text
 
 
 def _get(obj: Any, *path: str) -> Any:
@@ -312,29 +277,11 @@ def _compact(mapping: Mapping[str, Any]) -> dict[str, Any]:
 
 def _one_line(*parts: Any) -> str | None:
     kept = [text for text in (_text(part) for part in parts) if text]
-    return ", ".join(" ".join(text.split()) for text in kept) or None
+    return ", ".join(collapse_spaces(text) for text in kept) or None
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Titles and keys
-
-
-def normalise_title(text: str | None) -> str:
-    """Comparable form of a title or venue: case folded, accents and punctuation dropped, French/English stop
-    words removed, words in order. ``"L'Été à  Montréal – Jazz & Blues!"`` → ``"ete montreal jazz blues"``.
-
-    A text made only of stop words keeps them (``"The Who"`` → ``"who"``, ``"Le Un"`` → ``"le un"``)."""
-    if not text:
-        return ""
-    return _normalise_title(str(text))
-
-
-@functools.lru_cache(maxsize=65_536)
-def _normalise_title(text: str) -> str:
-    folded = strip_accents(unicodedata.normalize("NFKC", str(text)).casefold())
-    tokens = _WORD.findall(folded)
-    kept = [token for token in tokens if token not in _STOP_WORDS]
-    return " ".join(kept or tokens)
+# Titles and keys (``normalise_title`` is ``lib.text.normalise_title``, imported above)
 
 
 def dedupe_key(title: str | None, start_date: dt.date | str | None, venue: str | None) -> str:
@@ -409,36 +356,68 @@ class EventbritePagination:
         )
 
 
+@dataclass(frozen=True)
+class _Records:
+    """How one source's records are read by :func:`_page_rows`."""
+
+    source: str
+    """``source`` of the rows (and of the rejects' keys)."""
+    noun: str
+    """``"an event"``: what a record is, for the message when an item is not an object."""
+    items: str
+    """``"events"``: the list the records come from; record labels are ``events[i]`` (+ `` id <source_id>``)."""
+    build: Callable[[Mapping[str, Any], _Notes], dict[str, Any]]
+    source_id: Callable[[Any], str | None]
+    """The record's id read from the raw record (None when it cannot be read); never raises."""
+    start_day: Callable[[Mapping[str, Any]], dt.date | None]
+    """The record's local start date read from the raw record (None when it cannot be read); never raises."""
+    duplicate: tuple[str, str]
+    """``(field, message)`` of the reject for a second record with the same id."""
+
+
 def _page_rows(
-    request: str,
-    items: list[Any],
-    start: int,
-    kind: str,
-    label: Callable[[int, Any], str],
-    build: Callable[[Mapping[str, Any], _Notes], dict[str, Any]],
-    duplicate: tuple[str, str],
-    encoding: str | None,
-    rejects: list[EventReject],
+    request: str, records: list[Any], start: int, how: _Records, encoding: str | None, rejects: list[Reject]
 ) -> list[dict[str, Any]]:
     """Rows of one page: a record that cannot be mapped (or repeats an id) is a dropped reject appended to
-    ``rejects`` with the raw record; value-level notes of the mapped records are appended too."""
+    ``rejects`` with the raw record; value-level notes of the mapped records are appended too. Rejects name the
+    record's key, table and start day when they are known."""
     rows: list[dict[str, Any]] = []
     seen: set[str] = set()
-    for index, item in enumerate(items, start=start):
+    for index, item in enumerate(records, start=start):
+        position = f"{how.items}[{index}]"
+        source_id = how.source_id(item)
         notes = _Notes(request, item)
-        notes.label = label(index, item)
+        notes.label = f"{position} id {source_id}" if source_id else position
+        row: dict[str, Any] | None = None
         try:
             if not isinstance(item, Mapping):
-                raise notes.fail(None, f"expected {kind} object, got {type(item).__name__}")
-            row = build(item, notes)
+                raise notes.fail(None, f"expected {how.noun} object, got {type(item).__name__}")
+            row = how.build(item, notes)
             if row["source_id"] in seen:
-                raise notes.fail(duplicate[0], f"{duplicate[1]} in the page; the first one is kept")
+                raise notes.fail(how.duplicate[0], f"{how.duplicate[1]} in the page; the first one is kept")
         except RecordError as exc:
-            rejects.append(EventReject(exc, item, dropped=True))
+            if row is not None:
+                source_id, day = row["source_id"], row["start_date"]
+            else:
+                day = how.start_day(item) if isinstance(item, Mapping) else None
+            rejects.append(
+                Reject(
+                    exc,
+                    item,
+                    dropped=True,
+                    key={"source": how.source, "source_id": source_id} if source_id else None,
+                    table=EVENT_TABLE,
+                    day=day,
+                    name=f"record_{source_id}" if source_id else f"{request}__{position}",
+                )
+            )
             continue
         seen.add(row["source_id"])
         if encoding:
             row["extra"]["payload_encoding"] = encoding
+        for note in notes.items:
+            note.key = {"source": how.source, "source_id": row["source_id"]}
+            note.day = row["start_date"]
         rejects.extend(notes.items)
         rows.append(row)
     return rows
@@ -451,7 +430,7 @@ def parse_eventbrite_page(
     *,
     venues: Mapping[str, Mapping[str, Any]] | None = None,
     organizers: Mapping[str, Mapping[str, Any]] | None = None,
-) -> tuple[list[dict[str, Any]], list[EventReject], EventbritePagination]:
+) -> tuple[list[dict[str, Any]], list[Reject], EventbritePagination]:
     """Rows, rejects and pagination for one ``/organizations/{id}/events/`` page (or one ``/events/{id}/``).
 
     ``venues`` / ``organizers`` map ids to ``/venues/{id}/`` / ``/organizers/{id}/`` objects for pages fetched
@@ -473,16 +452,29 @@ def parse_eventbrite_page(
 
     encoding, rejects = _decoding_note(payload, request)
 
-    def label(index: int, event: Any) -> str:
-        event_id = _text(event.get("id")) if isinstance(event, Mapping) else None
-        return f"events[{index}] id {event_id}" if event_id else f"events[{index}]"
-
     def build(event: Mapping[str, Any], notes: _Notes) -> dict[str, Any]:
-        event_id = _text(event.get("id"))
+        event_id = _eventbrite_id(event)
         return _eventbrite_row(event, event_id, organization_id, notes, venues or {}, organizers or {})
 
-    rows = _page_rows(request, events, 0, "an event", label, build, ("id", "duplicate event id"), encoding, rejects)
+    how = _Records(
+        "eventbrite", "an event", "events", build, _eventbrite_id, _eventbrite_start_day, ("id", "duplicate event id")
+    )
+    rows = _page_rows(request, events, 0, how, encoding, rejects)
     return rows, rejects, EventbritePagination.from_payload(payload.get("pagination"))
+
+
+def _eventbrite_id(event: Any) -> str | None:
+    return _text(event.get("id")) if isinstance(event, Mapping) else None
+
+
+def _eventbrite_start_day(event: Mapping[str, Any]) -> dt.date | None:
+    """The local start date of an event that could not be mapped, when its start can still be read."""
+    scratch = _Notes("", event)  # the record's problems are reported by the reject itself
+    zone_name = _text(event.get("timezone"))
+    if zone_name and _zone(zone_name, scratch, "timezone") is None:
+        zone_name = None
+    _, _, local = _eventbrite_time(event.get("start"), scratch, "start", required=False, zone_name=zone_name)
+    return local.date() if local is not None else None
 
 
 def _eventbrite_row(
@@ -695,7 +687,7 @@ def _eventbrite_prices(
 
 def parse_montreal_page(
     payload: dict | list, request: str, *, timezone: str = MONTREAL_TZ
-) -> tuple[list[dict[str, Any]], list[EventReject], int | None]:
+) -> tuple[list[dict[str, Any]], list[Reject], int | None]:
     """Rows, rejects and the datastore's ``total`` for one ``datastore_search`` response.
 
     Accepts the CKAN envelope (``{"success", "result": {"records", "total", "offset", ...}}``), a bare
@@ -703,7 +695,7 @@ def parse_montreal_page(
     ``success: false`` or a payload without a records list."""
     zone = zoneinfo.ZoneInfo(timezone)
     encoding: str | None = None
-    rejects: list[EventReject] = []
+    rejects: list[Reject] = []
     if isinstance(payload, list):
         records, total, offset = payload, len(payload), 0
     elif isinstance(payload, Mapping):
@@ -719,17 +711,16 @@ def parse_montreal_page(
     else:
         raise RecordError(f"expected a JSON object, got {type(payload).__name__}", request=request)
 
-    rows = _page_rows(
-        request,
-        records,
-        offset,
+    how = _Records(
+        "montreal",
         "a record",
-        lambda index, _record: f"records[{index}]",
+        "records",
         lambda record, notes: _montreal_row(record, zone, notes),
+        lambda record: montreal_source_id(record.get("url_fiche")) if isinstance(record, Mapping) else None,
+        lambda record: _montreal_start_day(record, zone),
         ("url_fiche", "duplicate url_fiche id"),
-        encoding,
-        rejects,
     )
+    rows = _page_rows(request, records, offset, how, encoding, rejects)
     return rows, rejects, total
 
 
@@ -750,7 +741,7 @@ def _montreal_row(record: Mapping[str, Any], zone: zoneinfo.ZoneInfo, notes: _No
         raw = record.get(name)
         changed = False
         if isinstance(raw, str):  # before whitespace is collapsed: "à" read as cp1252 is "Ã" + NO-BREAK SPACE
-            raw, changed = _repair_mojibake(raw)
+            raw, changed = repair_mojibake(raw)
         value = _text(raw)
         if value and fix is not None and "\ufffd" in value:
             value, changed = fix(value), True
@@ -762,7 +753,6 @@ def _montreal_row(record: Mapping[str, Any], zone: zoneinfo.ZoneInfo, notes: _No
     source_id = montreal_source_id(url)
     if source_id is None:
         raise notes.fail("url_fiche", f"no numeric event id at the end of url_fiche {url!r}")
-    notes.label += f" id {source_id}"
 
     start = _montreal_date(record.get("date_debut"), zone, notes, "date_debut", required=True)
     end = _montreal_date(record.get("date_fin"), zone, notes, "date_fin", required=False) or start
@@ -851,6 +841,12 @@ def _montreal_row(record: Mapping[str, Any], zone: zoneinfo.ZoneInfo, notes: _No
     }
     row["dedupe_key"] = dedupe_key(title, row["start_date"], venue_name or address)
     return row
+
+
+def _montreal_start_day(record: Mapping[str, Any], zone: zoneinfo.ZoneInfo) -> dt.date | None:
+    """The local start date of a record that could not be mapped, when ``date_debut`` can still be read."""
+    start = _montreal_date(record.get("date_debut"), zone, _Notes("", record), "date_debut", required=False)
+    return start.date() if isinstance(start, dt.datetime) else start
 
 
 def _local_midnight(day: dt.date, zone: zoneinfo.ZoneInfo) -> dt.datetime:
