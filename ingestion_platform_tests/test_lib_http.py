@@ -22,11 +22,11 @@ from ingestion_platform.lib.http import (
     Fetched,
     HttpClient,
     HttpError,
+    HttpRetry,
     InvalidPayload,
-    RetryPolicy,
 )
 
-FAST = RetryPolicy(max_attempts=4, backoff_base_s=0.001, backoff_max_s=0.002, retry_after_max_s=60)
+FAST = HttpRetry(max_attempts=4, backoff_base_s=0.001, backoff_max_s=0.002, retry_after_max_s=60)
 
 
 @dataclass
@@ -293,7 +293,7 @@ def test_semaphore_bounds_requests_from_other_threads(server: Server, make_clien
 def test_map_returns_per_item_exceptions_in_order(server: Server, make_client: Any) -> None:
     server.routes["/ok"] = [Reply(200, b"fine")]
     server.routes["/broken"] = [Reply(500, b"boom")]
-    client = make_client(retry=RetryPolicy(max_attempts=2, backoff_base_s=0.001), max_concurrency=4)
+    client = make_client(retry=HttpRetry(max_attempts=2, backoff_base_s=0.001), max_concurrency=4)
 
     def fetch(item: str) -> bytes:
         if item == "bug":

@@ -39,7 +39,7 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
 @dataclass(frozen=True)
-class RetryPolicy:
+class HttpRetry:
     """How hard to try. ``max_attempts`` counts the first try."""
 
     max_attempts: int = 6
@@ -100,7 +100,7 @@ class HttpClient:
     headers: Mapping[str, str] = field(default_factory=dict)
     connect_timeout_s: float = 10.0
     read_timeout_s: float = 30.0
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    retry: HttpRetry = field(default_factory=HttpRetry)
     max_concurrency: int = 8
     ok_statuses: Sequence[int] = (200,)
     transport: httpx.BaseTransport | None = None
