@@ -308,7 +308,12 @@ def test_bad_montreal_record_is_dead_lettered_alone_then_replayed(
     assert "date_debut" in letters[0].error and "simulated parser bug" in letters[0].error
     assert victim in (letters[0].payload() or b"").decode()
     assert checks_of(result)[("events/montreal", "no_dead_letters")] is False
-    assert Ledger(warehouse).jobs(asset_key="events/montreal")[-1]["status"] == "completed_with_errors"
+    # The record is filed under its own day: that day's job says so, the other days are clean.
+    victim_day = next(r["date_debut"][:10] for r in records if r["url_fiche"].endswith(f"-{victim}"))
+    assert letters[0].partition == victim_day
+    statuses = {j["partition_key"]: j["status"] for j in Ledger(warehouse).jobs(asset_key="events/montreal")}
+    assert statuses.pop(victim_day) == "completed_with_errors"
+    assert set(statuses.values()) == {"completed"}
     e = tables.event
     ids = {r["source_id"] for r in warehouse.fetch(sa.select(e.c.source_id).where(e.c.source == "montreal"))}
     assert victim not in ids and len(ids) == len(expected_montreal(records, *RANGE)) - 1

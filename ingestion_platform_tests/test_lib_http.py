@@ -1,8 +1,11 @@
 """The HTTP client against a real local server: retries, Retry-After, timeouts, validation, accepted
-statuses, bounded concurrency, per-item errors in map, and the file:// replay transport."""
+statuses, bounded concurrency, per-item errors in map, the body size limit, credentials kept out of
+everything the client shows, path segments, and the file:// replay transport."""
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 import logging
 import threading
@@ -22,11 +25,16 @@ from ingestion_platform.lib.http import (
     Fetched,
     HttpClient,
     HttpError,
+    HttpRetry,
     InvalidPayload,
-    RetryPolicy,
+    ResponseTooLarge,
+    describe_endpoint,
+    guess_content_type,
+    path_segment,
+    redact_url,
 )
 
-FAST = RetryPolicy(max_attempts=4, backoff_base_s=0.001, backoff_max_s=0.002, retry_after_max_s=60)
+FAST = HttpRetry(max_attempts=4, backoff_base_s=0.001, backoff_max_s=0.002, retry_after_max_s=60)
 
 
 @dataclass
@@ -35,6 +43,8 @@ class Reply:
     body: bytes = b'{"ok": true}'
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
+    content_length: bool = True  # False: no Content-Length, the body ends when the connection closes
+    repeat: int = 1  # the body is written this many times (a large body the server never holds)
 
 
 Script = list[Reply] | Callable[[BaseHTTPRequestHandler], Reply]
@@ -47,6 +57,8 @@ class Server:
         self.routes: dict[str, Script] = {}
         self.hits: dict[str, int] = {}
         self.seen: list[tuple[str, str, dict[str, str]]] = []
+        self.written: dict[str, int] = {}  # body bytes the server managed to send, per path
+        self.done = threading.Event()  # set each time a handler has finished writing
         self.lock = threading.Lock()
         server = self
 
@@ -61,15 +73,23 @@ class Server:
                 reply = script(self) if callable(script) else script[min(n, len(script) - 1)]
                 if reply.delay_s:
                     server.release.wait(reply.delay_s)
+                written = 0
                 try:
                     self.send_response(reply.status)
                     for name, value in reply.headers.items():
                         self.send_header(name, value)
-                    self.send_header("Content-Length", str(len(reply.body)))
+                    if reply.content_length:
+                        self.send_header("Content-Length", str(len(reply.body) * reply.repeat))
                     self.end_headers()
-                    self.wfile.write(reply.body)
+                    for _ in range(reply.repeat):
+                        self.wfile.write(reply.body)
+                        written += len(reply.body)
                 except OSError:
-                    pass  # the client gave up (timeout test)
+                    pass  # the client gave up (timeout test, body size limit)
+                finally:
+                    with server.lock:
+                        server.written[parts.path] = written
+                    server.done.set()
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -293,7 +313,7 @@ def test_semaphore_bounds_requests_from_other_threads(server: Server, make_clien
 def test_map_returns_per_item_exceptions_in_order(server: Server, make_client: Any) -> None:
     server.routes["/ok"] = [Reply(200, b"fine")]
     server.routes["/broken"] = [Reply(500, b"boom")]
-    client = make_client(retry=RetryPolicy(max_attempts=2, backoff_base_s=0.001), max_concurrency=4)
+    client = make_client(retry=HttpRetry(max_attempts=2, backoff_base_s=0.001), max_concurrency=4)
 
     def fetch(item: str) -> bytes:
         if item == "bug":
@@ -349,3 +369,204 @@ def test_directory_transport_404s_outside_the_root(recorded: Path, path: str) ->
     transport = DirectoryTransport(recorded)
     response = transport.handle_request(httpx.Request("GET", f"http://replay.local{path}"))
     assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("name", "content_type"),
+    [
+        ("a.ics", "text/calendar"),
+        ("a.CSV", "text/csv"),
+        ("a.xml", "application/xml"),
+        ("a", "application/octet-stream"),
+    ],
+)
+def test_guess_content_type(name: str, content_type: str) -> None:
+    assert guess_content_type(name) == content_type
+
+
+def test_directory_transport_serves_non_json_recordings(tmp_path: Path) -> None:
+    root = tmp_path / "rec"
+    (root / "feeds").mkdir(parents=True)
+    (root / "feeds" / "club.ics").write_bytes(b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n")
+    (root / "feeds" / "export.csv").write_bytes(b"a,b\n1,2\n")
+    (root / "feeds" / "both.json").write_bytes(b'{"json": "wins"}')
+    (root / "feeds" / "both.xml").write_bytes(b"<xml/>")
+    (root / "feeds" / "twice.csv").write_bytes(b"a\n")
+    (root / "feeds" / "twice.xml").write_bytes(b"<a/>")
+    with HttpClient(base_url=f"file://{root}", retry=FAST) as client:
+        ics = client.get("/feeds/club")
+        assert (ics.body, ics.headers["content-type"]) == (b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n", "text/calendar")
+        csv = client.get("/feeds/export.csv")  # a path recorded as is
+        assert (csv.body, csv.headers["content-type"]) == (b"a,b\n1,2\n", "text/csv")
+        both = client.get("/feeds/both")  # <path>.json first, as before
+        assert (both.body, both.headers["content-type"]) == (b'{"json": "wins"}', "application/json")
+        assert client.get("/feeds/twice", accept_statuses=(404,)).status == 404  # ambiguous: neither
+        assert client.get("/feeds", accept_statuses=(404,)).status == 404  # a directory
+
+
+# -- response size limit --------------------------------------------------------------------------
+def test_declared_length_over_the_limit_is_refused_without_retry(
+    server: Server, make_client: Any, sleeps: list[float]
+) -> None:
+    server.routes["/big"] = [Reply(200, b"x" * 2000)]
+    with pytest.raises(ResponseTooLarge) as info:
+        make_client(max_body_bytes=1000).get("/big")
+    exc = info.value
+    assert isinstance(exc, HttpError)
+    assert str(exc) == (
+        f"GET {server.url}/big: response larger than 1000 bytes (Content-Length 2000; limit HttpClient.max_body_bytes)"
+    )
+    assert (exc.status, exc.attempts, exc.limit, exc.url) == (200, 1, 1000, f"{server.url}/big")
+    assert server.hits["/big"] == 1
+    assert sleeps == []
+
+
+def test_undeclared_body_over_the_limit_stops_reading(server: Server, make_client: Any, sleeps: list[float]) -> None:
+    chunk, repeat = b"x" * 65536, 1024  # 64 MiB offered, close-delimited
+    server.routes["/stream"] = [Reply(200, chunk, content_length=False, repeat=repeat)]
+    with pytest.raises(ResponseTooLarge, match=r"response larger than 262144 bytes \(stopped reading at \d+ bytes"):
+        make_client(max_body_bytes=262144).get("/stream")
+    assert server.hits["/stream"] == 1
+    assert sleeps == []
+    assert server.done.wait(30), "the server's write ends once the client has hung up"
+    assert server.written["/stream"] < len(chunk) * repeat, "the client hung up instead of reading it all"
+
+
+def test_decoded_size_counts_not_the_compressed_one(server: Server, make_client: Any) -> None:
+    bomb = gzip.compress(b"\0" * 2_000_000)
+    server.routes["/bomb"] = [Reply(200, bomb, {"Content-Encoding": "gzip"})]
+    assert len(bomb) < 1_000_000
+    with pytest.raises(ResponseTooLarge, match="stopped reading at"):
+        make_client(max_body_bytes=1_000_000).get("/bomb")
+
+
+@pytest.mark.parametrize("content_length", [True, False])
+def test_body_at_the_limit_is_returned_as_bytes(server: Server, make_client: Any, content_length: bool) -> None:
+    server.routes["/full"] = [Reply(200, b"y" * 1000, content_length=content_length)]
+    fetched = make_client(max_body_bytes=1000).get("/full")
+    assert fetched.body == b"y" * 1000
+    assert type(fetched.body) is bytes
+
+
+# -- credentials ----------------------------------------------------------------------------------
+USER, PASSWORD = "alice-user", "pa55-w0rd-secret"
+
+
+def assert_no_credentials(*texts: str) -> None:
+    for text in texts:
+        assert PASSWORD not in text and USER not in text, text
+
+
+def test_credentials_in_the_url_are_sent_but_never_shown(
+    server: Server, sleeps: list[float], caplog: pytest.LogCaptureFixture
+) -> None:
+    server.routes["/ok"] = [Reply(200, b"{}")]
+    server.routes["/down"] = [Reply(503, b"down")]
+    server.routes["/private"] = [Reply(403, b"no")]
+    server.routes["/odd"] = [Reply(200, b"not json")]
+    host = server.url.removeprefix("http://")
+
+    def reject(_: Fetched) -> None:
+        raise ValueError(f"the server refused {USER}:{PASSWORD}")
+
+    with (
+        caplog.at_level(logging.DEBUG),
+        HttpClient(base_url=f"http://{USER}:{PASSWORD}@{host}", retry=FAST, sleep=sleeps.append) as client,
+    ):
+        fetched = client.get("/ok", params={"q": "1"})
+        with pytest.raises(HttpError) as down:
+            client.get("/down")
+        with pytest.raises(HttpError) as private:
+            client.get("/private")
+        with pytest.raises(InvalidPayload) as invalid:
+            client.get("/odd", validate=reject)
+    expected = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    assert server.seen[0][2]["Authorization"] == expected, "the credentials were used"
+    assert fetched.url == f"http://***@{host}/ok"
+    assert str(private.value) == f"GET http://***@{host}/private: HTTP 403"
+    assert_no_credentials(
+        fetched.url,
+        json.dumps(fetched.meta()),
+        *(str(e.value) for e in (down, private, invalid)),
+        *(e.value.url for e in (down, private, invalid)),
+        invalid.value.fetched.url,
+        caplog.text,
+        *(r.getMessage() for r in caplog.records),
+    )
+    assert any("/down" in r.getMessage() for r in caplog.records), "failed attempts are still logged"
+
+
+def test_credentials_stay_out_of_connection_errors(sleeps: list[float], caplog: pytest.LogCaptureFixture) -> None:
+    client = HttpClient(base_url=f"http://{USER}:{PASSWORD}@127.0.0.1:9", retry=FAST, sleep=sleeps.append)
+    with caplog.at_level(logging.DEBUG), client, pytest.raises(HttpError, match="gave up after 4 attempts") as info:
+        client.get("/x")
+    assert info.value.url == "http://***@127.0.0.1:9/x"
+    assert_no_credentials(str(info.value), caplog.text)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("http://user:pw@host:8080/a/b?token=x#frag", "http://***@host:8080/a/b"),
+        ("http://user@host/", "http://***@host/"),
+        ("http://u:p%40ss@host/x", "http://***@host/x"),
+        ("http://u:p@ss@host/x", "http://***@host/x"),
+        ("https://host/a?key=1", "https://host/a"),
+        ("/v1/data?token=s", "/v1/data"),
+        ("file:///data/rec", "file:///data/rec"),
+    ],
+)
+def test_redact_url(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+
+
+@pytest.mark.parametrize(
+    ("url", "endpoint"),
+    [
+        ("https://User:pw@API.Example.com:8443/v3/?token=x", "https://api.example.com:8443/v3"),
+        ("https://www.eventbriteapi.com/v3", "https://www.eventbriteapi.com/v3"),
+        ("http://[::1]:8080/x", "http://[::1]:8080/x"),
+        ("http://u:p@host:notaport/x", "http://host:notaport/x"),
+        ("file:///tmp/rec/", "file:///tmp/rec"),
+        ("https://online.turfinfo.api.pmu.fr", "https://online.turfinfo.api.pmu.fr"),
+    ],
+)
+def test_describe_endpoint(url: str, endpoint: str) -> None:
+    assert describe_endpoint(url) == endpoint
+
+
+# -- path segments --------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("value", "segment"),
+    [
+        ("1234567", "1234567"),
+        ("../../v3/users/me/owned_events/x", "..%2F..%2Fv3%2Fusers%2Fme%2Fowned_events%2Fx"),
+        ("a b?c#d&e=f", "a%20b%3Fc%23d%26e%3Df"),
+        ("%2e%2e", "%252e%252e"),
+        ("...", "..."),
+        ("été", "%C3%A9t%C3%A9"),
+    ],
+)
+def test_path_segment_encodes_everything_reserved(value: str, segment: str) -> None:
+    assert path_segment(value) == segment
+
+
+@pytest.mark.parametrize("value", ["", ".", ".."])
+def test_path_segment_refuses_dot_segments(value: str) -> None:
+    with pytest.raises(ValueError, match="not a usable path segment"):
+        path_segment(value)
+
+
+def test_an_encoded_segment_reaches_the_server_as_one_segment(server: Server, sleeps: list[float]) -> None:
+    org = "../../v3/users/me/owned_events/x"
+    with HttpClient(base_url=f"{server.url}/v3", retry=FAST, sleep=sleeps.append) as client:
+        # Unencoded, httpx removes the dot segments itself: the request would leave the organization.
+        assert client._client.build_request("GET", f"/organizations/{org}/events/").url.path == (
+            "/v3/users/me/owned_events/x/events/"
+        )
+        fetched = client.get(f"/organizations/{path_segment(org)}/events/", accept_statuses=(404,))
+    assert fetched.status == 404  # no such route: the server saw exactly the encoded path
+    assert [path for path, _, _ in server.seen] == [
+        "/v3/organizations/..%2F..%2Fv3%2Fusers%2Fme%2Fowned_events%2Fx/events/"
+    ]
+    assert fetched.url == f"{server.url}/v3/organizations/..%2F..%2Fv3%2Fusers%2Fme%2Fowned_events%2Fx/events/"

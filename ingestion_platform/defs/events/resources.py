@@ -21,7 +21,7 @@ import dagster as dg
 from pydantic import Field
 
 from ingestion_platform.lib.errors import RecordError
-from ingestion_platform.lib.http import Fetched, HttpClient, RetryPolicy
+from ingestion_platform.lib.http import Fetched, HttpClient, HttpRetry
 
 EVENTBRITE_DEFAULT_URL = "https://www.eventbriteapi.com/v3"
 MONTREAL_DEFAULT_URL = "https://donnees.montreal.ca"
@@ -51,7 +51,7 @@ class _Http(dg.ConfigurableResource):
             headers={"Accept": "application/json", "User-Agent": "ingestion-platform/1.0", **(headers or {})},
             connect_timeout_s=self.connect_timeout_s,
             read_timeout_s=self.read_timeout_s,
-            retry=RetryPolicy(max_attempts=self.max_attempts, backoff_base_s=self.backoff_base_s),
+            retry=HttpRetry(max_attempts=self.max_attempts, backoff_base_s=self.backoff_base_s),
             max_concurrency=self.max_concurrency,
         )
 

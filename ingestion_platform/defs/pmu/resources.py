@@ -23,7 +23,7 @@ import os
 import dagster as dg
 from pydantic import Field
 
-from ingestion_platform.lib.http import Fetched, HttpClient, RetryPolicy
+from ingestion_platform.lib.http import Fetched, HttpClient, HttpRetry
 
 PUBLIC_BASE_URL = "https://online.turfinfo.api.pmu.fr"
 NOTHING_PUBLISHED = (204, 404)
@@ -66,7 +66,7 @@ class PmuApi(dg.ConfigurableResource):
             headers={"User-Agent": self.user_agent, "Accept": "application/json"},
             connect_timeout_s=self.connect_timeout_s,
             read_timeout_s=self.read_timeout_s,
-            retry=RetryPolicy(max_attempts=self.max_attempts, backoff_base_s=self.backoff_base_s),
+            retry=HttpRetry(max_attempts=self.max_attempts, backoff_base_s=self.backoff_base_s),
             max_concurrency=self.max_concurrency,
         )
 
