@@ -449,9 +449,15 @@ def test_import_stats_matches_the_ledger(warehouse: Warehouse, warehouse_url: st
         result = dg.materialize([import_stats], resources=res, instance=dg.DagsterInstance.ephemeral())
     assert result.success
     stats = {r["source"]: r for r in warehouse.fetch(sa.select(import_stats_table))}
-    job = Ledger(warehouse).jobs(asset_key="events/montreal")[-1]
+    jobs = Ledger(warehouse).jobs(asset_key="events/montreal")
+    job = jobs[-1]
     assert stats["montreal"]["events"] == len(expected_montreal(records, *RANGE))
-    assert stats["montreal"]["last_job_id"] == job["id"] and stats["montreal"]["last_created"] == job["created"]
+    # The last run's figures are summed over its per-day jobs.
+    assert stats["montreal"]["last_job_id"] == job["id"]
+    assert stats["montreal"]["last_created"] == sum(j["created"] for j in jobs if j["run_id"] == job["run_id"])
+    assert stats["montreal"]["last_created"] == len(expected_montreal(records, *RANGE))
+    assert stats["montreal"]["last_job_partition"] == f"{RANGE[0]}...{RANGE[1]}"
+    assert stats["montreal"]["recent_runs"][0]["days"] == 92
     assert stats["montreal"]["last_job_status"] == "completed"
     assert meta(result, import_stats)["events/montreal"] == stats["montreal"]["events"]
 
@@ -513,7 +519,11 @@ def test_cli_partition_range_on_postgresql(pg_url: str, tmp_path: Path) -> None:
         got = Counter(r["source"] for r in wh.fetch(sa.select(tables.event.c.source)))
         assert got["eventbrite"] == 4 and got["ics:parks"] == 1
         assert got["montreal"] == len(expected_montreal(records, "2026-06-01", "2026-06-30"))
-        assert {j["partition_key"] for j in Ledger(wh).jobs()} == {"2026-06-01_2026-06-30"}
+        jobs = Ledger(wh).jobs()
+        june = {f"2026-06-{d:02d}" for d in range(1, 31)}
+        assert {j["partition_key"] for j in jobs} == june  # one fetch per source, a job per source and day
+        assert Counter(j["source"] for j in jobs) == {"eventbrite": 30, "montreal": 30, "ics": 30}
+        assert {j["metadata"]["fetch_window"][2] for j in jobs} == {"2026-06-01_2026-06-30"}
     finally:
         wh.engine.dispose()
 
