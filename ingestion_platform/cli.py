@@ -106,7 +106,7 @@ def backfill(select: str, first: str, last: str, days_per_run: int) -> int:
     job_name = "__cli_backfill"
     job = dg.Definitions.merge(
         definitions, dg.Definitions(jobs=[dg.define_asset_job(job_name, selection=selection)])
-    ).get_job_def(job_name)
+    ).resolve_job_def(job_name)
     start, end = dt.date.fromisoformat(first), dt.date.fromisoformat(last)
     if end < start:
         print("--to is before --from", file=sys.stderr)

@@ -100,3 +100,27 @@ def test_pmu_assets_use_the_api_pool() -> None:
     for asset in (programme, participants, performances, rapports):
         assert asset.op.pool == "pmu_api"
         assert isinstance(asset.partitions_def, dg.DailyPartitionsDefinition)
+
+
+def test_every_source_asset_comes_from_its_declaration() -> None:
+    """Pool, tags, group, partitions and policy come from the source declaration (lib.source)."""
+    from ingestion_platform.lib.source import SOURCES
+
+    defs().get_repository_def()  # every defs module imported: every source declared
+    assert {"pmu", "eventbrite", "montreal", "ics"} <= set(SOURCES)
+    graph = defs().resolve_asset_graph()
+    for source in SOURCES.values():
+        for key, asset in source.assets.items():
+            node = graph.get(key)
+            assert node.group_name == source.group and node.partitions_def == source.partitions, key
+            assert node.backfill_policy == source.backfill_policy, key
+            assert node.pools == {source.pool}, key
+            assert node.tags["source"] == source.name, key
+            assert node.metadata["dagster/table_name"] == asset.main.fullname, key
+    from ingestion_platform.defs.events.assets import eventbrite, ics_feeds, montreal
+
+    assert {a.op.pool for a in (eventbrite, montreal, ics_feeds)} == {
+        "eventbrite_api",
+        "montreal_open_data",
+        "ics_feeds",
+    }

@@ -291,7 +291,7 @@ PARTICIPANT_FILES = [rel for rel in FILES if Path(rel).name.startswith("particip
 def test_every_horse_key_equals_id_cheval_where_the_api_sends_one(rel: str) -> None:
     """``NAME-DAM-SIRE`` built with ``lib.text.name_key`` is the API's ``idCheval`` (see the lib.text docstring)."""
     raw = _load(rel)["participants"]
-    horses = parse.parse_participants(_load(rel), _ref(rel))["horse"]
+    horses = parse.parse_participants(_load(rel), _ref(rel)).value["horse"]
     assert len(horses) == len(raw)
     for sent, horse in zip(raw, horses, strict=True):
         computed = parse.horse_key(sent["nom"], sent.get("nomMere"), sent.get("nomPere"))
