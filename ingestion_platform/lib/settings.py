@@ -11,7 +11,7 @@ module is the only one that reads them. There are three kinds of declaration:
     Dagster calls it when it initialises the resource for a run or a sensor evaluation, so the
     object an asset receives already holds the run's values; building the definitions reads
     nothing. A ``secret`` is never copied into a field: it lives in the resolved copy's private
-    state only (no repr, no config, no metadata). ``dg.EnvVar("X")`` in code still works for it.
+    state only (no repr, no config, no metadata). Passing ``dg.EnvVar`` in code still works for it.
 
 ``run_setting(env, default, description)``
     A setting read by plain code (a sensor, the warehouse): call ``.read()`` where it is used.
