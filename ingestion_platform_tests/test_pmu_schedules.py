@@ -89,3 +89,19 @@ def test_late_rapports_sensor_requests_days_with_missing_rapports(seeded: Wareho
     stale = json.dumps({yesterday: (dt.datetime.now(dt.UTC) - dt.timedelta(hours=3)).isoformat()})
     third = pmu_late_rapports_sensor(dg.build_sensor_context(cursor=stale, resources=resources))
     assert [r.partition_key for r in third.run_requests] == [yesterday]
+
+
+def test_late_rapports_sensor_reads_its_window_and_pace_when_evaluated(
+    seeded: Warehouse, warehouse_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    resources = {"warehouse": WarehouseResource(database_url=warehouse_url)}
+    yesterday = (dt.datetime.now(dt.UTC).astimezone(PARIS).date() - dt.timedelta(days=1)).isoformat()
+    monkeypatch.setenv("PMU_LATE_RAPPORTS_DAYS", "1")  # today only: yesterday is out of the window
+    assert pmu_late_rapports_sensor(dg.build_sensor_context(cursor=None, resources=resources)).run_requests == []
+
+    monkeypatch.setenv("PMU_LATE_RAPPORTS_DAYS", "2")
+    monkeypatch.setenv("PMU_LATE_RAPPORTS_EVERY_H", "0")  # no pause between two asks
+    first = pmu_late_rapports_sensor(dg.build_sensor_context(cursor=None, resources=resources))
+    again = pmu_late_rapports_sensor(dg.build_sensor_context(cursor=first.cursor, resources=resources))
+    assert [r.partition_key for r in first.run_requests] == [yesterday]
+    assert [r.partition_key for r in again.run_requests] == [yesterday]

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import email.utils
 import io
+import json
 import logging
 import mimetypes
 import random
@@ -88,6 +89,12 @@ class Fetched:
             "content_type": self.headers.get("content-type"),
             **self.info,
         }
+
+
+def valid_json(fetched: Fetched) -> None:
+    """A ``validate`` callback: a 200 whose body is not JSON (cut off, an HTML error page) is retried."""
+    if fetched.status == 200:
+        json.loads(fetched.body)
 
 
 class HttpError(RuntimeError):

@@ -42,11 +42,13 @@ from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Connection
 
+from ingestion_platform.lib.settings import run_setting
+
 LINEAGE_COLUMNS = ("_ingested_at", "_run_id")
 LOAD_MODES = ("upsert", "insert_missing", "replace_window")
 _SQLITE_CHUNK = 5_000
 _COPY_CHUNK_BYTES = 1 << 20
-_PG_WORK_MEM = re.sub(r"[^0-9A-Za-z]", "", os.environ.get("INGESTION_PG_WORK_MEM") or "256MB")
+PG_WORK_MEM = run_setting("INGESTION_PG_WORK_MEM", "256MB", "work_mem of the merge transaction on PostgreSQL")
 
 
 def lineage_columns() -> list[sa.Column]:
@@ -59,6 +61,11 @@ def lineage_columns() -> list[sa.Column]:
         ),
         sa.Column("_run_id", sa.String(64), comment="Dagster run id of that load"),
     ]
+
+
+def pg_work_mem() -> str:
+    """``INGESTION_PG_WORK_MEM`` reduced to letters and digits (it is spliced into ``SET LOCAL``)."""
+    return re.sub(r"[^0-9A-Za-z]", "", PG_WORK_MEM.read()) or PG_WORK_MEM.default
 
 
 def default_data_dir() -> Path:
@@ -117,6 +124,7 @@ class Warehouse:
         self._namespaces: set[str] = set()
         self._lock = threading.Lock()
         self._created: set[str] = set()
+        self.pg_work_mem = pg_work_mem()  # read when the warehouse is created, not at import
         if self.dialect == "sqlite":
             self._sqlite_path = Path(self.url.database or "").resolve()
             if not self.url.database or self.url.database == ":memory:":
@@ -250,7 +258,9 @@ class Warehouse:
         result = LoadResult(table=table.fullname, mode=mode, received=received)
         now = dt.datetime.now(dt.UTC)
         if self.dialect == "postgresql":
-            created, updated, distinct = _pg_merge(conn, table, stage, data_cols, key_cols, mode, now, run_id, received)
+            created, updated, distinct = _pg_merge(
+                conn, table, stage, data_cols, key_cols, mode, now, run_id, received, self.pg_work_mem
+            )
         else:
             created, updated, distinct = _sqlite_merge(conn, table, stage, data_cols, key_cols, mode, now, run_id)
         result.created, result.updated = created, updated
@@ -470,6 +480,7 @@ def _pg_merge(
     now: dt.datetime,
     run_id: str | None,
     received: int,
+    work_mem: str,
 ) -> tuple[int, int, int]:
     def run(source: sa.Select) -> tuple[int, int]:
         stmt = _upsert_stmt(pg.insert, table, source, data_cols, key_cols, mode)
@@ -485,7 +496,7 @@ def _pg_merge(
     # Duplicate keys in the load: merge only the last staged row of each key, in every mode
     # (ON CONFLICT DO NOTHING would silently keep the first one).
     # Hash the keys in memory rather than spilling to disk (work_mem is per transaction, reset on commit).
-    conn.exec_driver_sql(f"SET LOCAL work_mem = '{_PG_WORK_MEM}'")
+    conn.exec_driver_sql(f"SET LOCAL work_mem = '{work_mem}'")
     keys = sa.select(*[stage.c[k] for k in key_cols]).distinct().subquery()
     distinct = conn.execute(sa.select(sa.func.count()).select_from(keys)).scalar_one()
     stage_rows = stage if distinct == received else _pg_last_per_key(stage, key_cols)

@@ -18,7 +18,6 @@ recorded in ``event_absence`` and set to ``cancelled`` after ``EVENTBRITE_GRACE_
 """
 
 import datetime as dt
-import os
 from typing import Any
 
 import dagster as dg
@@ -30,13 +29,14 @@ from ingestion_platform.lib.contract import TableContract
 from ingestion_platform.lib.errors import Parsed, Reject
 from ingestion_platform.lib.ingest import LoadConfig, PartitionLoad, SourceRun, table_schema
 from ingestion_platform.lib.raw_store import RawStoreResource
+from ingestion_platform.lib.settings import definition_setting
 from ingestion_platform.lib.source import Source
 from ingestion_platform.lib.warehouse import LINEAGE_COLUMNS, WarehouseResource
 
 TIMEZONE = "America/Toronto"
-HORIZON_DAYS = int(os.environ.get("EVENTS_HORIZON_DAYS") or 60)
+HORIZON_DAYS = definition_setting("EVENTS_HORIZON_DAYS", 60, "Days ahead of today the events partitions reach")
 PARTITIONS = dg.DailyPartitionsDefinition(
-    start_date=os.environ.get("EVENTS_START_DATE") or "2024-01-01",
+    start_date=definition_setting("EVENTS_START_DATE", "2024-01-01", "First events daily partition (YYYY-MM-DD)"),
     timezone=TIMEZONE,
     end_offset=HORIZON_DAYS,  # upcoming days can be refreshed before they happen
 )

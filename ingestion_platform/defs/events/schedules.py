@@ -7,7 +7,6 @@
 """
 
 import datetime as dt
-import os
 from zoneinfo import ZoneInfo
 
 import dagster as dg
@@ -21,9 +20,11 @@ from ingestion_platform.defs.events.assets import (
     SOURCE_ASSETS,
     TIMEZONE,
 )
+from ingestion_platform.lib.settings import run_setting
 
 ZONE = ZoneInfo(TIMEZONE)
-REFRESH_DAYS = int(os.environ.get("EVENTS_REFRESH_DAYS") or 30)
+# Read at each schedule evaluation.
+REFRESH_DAYS = run_setting("EVENTS_REFRESH_DAYS", 30, "days ahead (today included) loaded by the daily refresh")
 
 events_refresh_job = dg.define_asset_job(
     "events_refresh_job",
@@ -38,9 +39,9 @@ events_stats_job = dg.define_asset_job(
 
 
 def refresh_range(now: dt.datetime) -> tuple[str, str]:
-    """Yesterday .. today + REFRESH_DAYS - 1, as local partition keys."""
-    today = now.astimezone(ZONE).date()
-    return (today - dt.timedelta(days=1)).isoformat(), (today + dt.timedelta(days=REFRESH_DAYS - 1)).isoformat()
+    """Yesterday .. today + EVENTS_REFRESH_DAYS - 1, as local partition keys."""
+    today, days = now.astimezone(ZONE).date(), REFRESH_DAYS.read()
+    return (today - dt.timedelta(days=1)).isoformat(), (today + dt.timedelta(days=days - 1)).isoformat()
 
 
 @dg.schedule(

@@ -10,7 +10,6 @@ rebuilds from the raw store without calling the API (and replays the days' dead 
 """
 
 import datetime as dt
-import os
 from collections.abc import Callable
 
 import dagster as dg
@@ -21,11 +20,12 @@ from ingestion_platform.defs.pmu.resources import PmuApi
 from ingestion_platform.lib.http import Fetched, HttpClient
 from ingestion_platform.lib.ingest import LoadConfig, PartitionLoad, SourceRun
 from ingestion_platform.lib.raw_store import RawStoreResource
+from ingestion_platform.lib.settings import definition_setting
 from ingestion_platform.lib.source import Source
 from ingestion_platform.lib.warehouse import Warehouse, WarehouseResource
 
 PARTITIONS = dg.DailyPartitionsDefinition(
-    start_date=os.environ.get("PMU_START_DATE") or "2013-03-01",
+    start_date=definition_setting("PMU_START_DATE", "2013-03-01", "First PMU daily partition (YYYY-MM-DD)"),
     timezone="Europe/Paris",
     end_offset=1,  # tomorrow's programme is published the day before
 )
@@ -34,7 +34,9 @@ PMU = Source(
     group="pmu",
     partitions=PARTITIONS,
     fetch_unit="day",
-    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=int(os.environ.get("PMU_DAYS_PER_RUN") or 31)),
+    backfill_policy=dg.BackfillPolicy.multi_run(
+        max_partitions_per_run=definition_setting("PMU_DAYS_PER_RUN", 31, "Days per run of a ranged PMU backfill")
+    ),
     pool="pmu_api",
     description="PMU turfinfo API: programme, participants, performances and rapports of a day.",
 )

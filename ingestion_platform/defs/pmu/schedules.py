@@ -11,7 +11,6 @@
 
 import datetime as dt
 import json
-import os
 from zoneinfo import ZoneInfo
 
 import dagster as dg
@@ -19,11 +18,17 @@ import sqlalchemy as sa
 
 from ingestion_platform.defs.pmu import tables
 from ingestion_platform.defs.pmu.assets import PARTICIPANTS, PERFORMANCES, PROGRAMME, RAPPORTS
+from ingestion_platform.lib.settings import run_setting
 from ingestion_platform.lib.warehouse import WarehouseResource
 
 PARIS = ZoneInfo("Europe/Paris")
-LOOKBACK_DAYS = int(os.environ.get("PMU_LATE_RAPPORTS_DAYS") or 3)
-REQUEST_EVERY = dt.timedelta(hours=float(os.environ.get("PMU_LATE_RAPPORTS_EVERY_H") or 2))
+# Read at each sensor evaluation.
+LATE_RAPPORTS_DAYS = run_setting(
+    "PMU_LATE_RAPPORTS_DAYS", 3, "days back (today included) the late-rapports sensor looks"
+)
+LATE_RAPPORTS_EVERY_H = run_setting(
+    "PMU_LATE_RAPPORTS_EVERY_H", 2.0, "hours between two late-rapports runs of the same day"
+)
 
 pmu_day_job = dg.define_asset_job(
     "pmu_day_job",
@@ -96,15 +101,17 @@ def races_missing_rapports(warehouse: WarehouseResource, now: dt.datetime, days:
 )
 def pmu_late_rapports_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource) -> dg.SensorResult:
     """Re-runs the results of recent days whose finished races still lack rapports."""
+    lookback_days = LATE_RAPPORTS_DAYS.read()
+    request_every = dt.timedelta(hours=LATE_RAPPORTS_EVERY_H.read())
     now = dt.datetime.now(dt.UTC)
     today = now.astimezone(PARIS).date()
-    days = [today - dt.timedelta(days=i) for i in range(LOOKBACK_DAYS)]
+    days = [today - dt.timedelta(days=i) for i in range(lookback_days)]
     last_asked: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
     missing = races_missing_rapports(warehouse, now, days)
     requests = []
     for day, count in sorted(missing.items()):
         previous = last_asked.get(day)
-        if previous and now - dt.datetime.fromisoformat(previous) < REQUEST_EVERY:
+        if previous and now - dt.datetime.fromisoformat(previous) < request_every:
             continue
         last_asked[day] = now.isoformat()
         requests.append(
