@@ -93,7 +93,11 @@ class _Handler(BaseHTTPRequestHandler):
         path = unquote(urlsplit(self.path).path)
         owner._record(path)
         if owner.latency_s > 0:
-            time.sleep(owner.latency_s)
+            owner._in_flight(+1)
+            try:
+                time.sleep(owner.latency_s)
+            finally:
+                owner._in_flight(-1)
         behaviour = owner.faults.next_behaviour(path)
         owner._count(behaviour)
         try:
@@ -184,6 +188,9 @@ class PmuServer:
         self._lock = threading.Lock()
         self._requests: list[str] = []
         self._counts: Counter[str] = Counter()
+        self._waiting = 0
+        self.max_in_flight = 0
+        """Most requests seen waiting out their latency at the same time (concurrency, not timing)."""
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -238,6 +245,11 @@ class PmuServer:
     def _record(self, path: str) -> None:
         with self._lock:
             self._requests.append(path)
+
+    def _in_flight(self, delta: int) -> None:
+        with self._lock:
+            self._waiting += delta
+            self.max_in_flight = max(self.max_in_flight, self._waiting)
 
     def _count(self, behaviour: str) -> None:
         with self._lock:

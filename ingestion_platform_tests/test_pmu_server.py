@@ -205,13 +205,11 @@ def test_sequences_over_http_and_counts() -> None:
 
 def test_latency_is_applied_concurrently(tiny_root: Path) -> None:
     path = "/rest/client/7/programme/01012025"
-    with PmuServer(tiny_root, latency_s=0.2) as srv:
-        started = time.monotonic()
-        with ThreadPoolExecutor(max_workers=10) as pool:
-            statuses = list(pool.map(lambda _: _get(srv, path).status_code, range(10)))
-        elapsed = time.monotonic() - started
+    with PmuServer(tiny_root, latency_s=0.2) as srv, ThreadPoolExecutor(max_workers=10) as pool:
+        statuses = list(pool.map(lambda _: _get(srv, path).status_code, range(10)))
     assert statuses == [200] * 10
-    assert 0.2 <= elapsed < 1.0
+    # Requests wait out their latency side by side (observed by the server, not by a clock).
+    assert srv.max_in_flight >= 2
     assert len(srv.requests) == 10 and srv.counts() == {"ok": 10}
 
 

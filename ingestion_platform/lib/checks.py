@@ -17,6 +17,7 @@ from typing import Any
 import dagster as dg
 import sqlalchemy as sa
 
+from ingestion_platform.lib.ledger import jsonable
 from ingestion_platform.lib.raw_store import DeadLetter, RawStore
 from ingestion_platform.lib.warehouse import Warehouse
 
@@ -105,9 +106,9 @@ def warehouse_check(
         if window is not None:
             metadata["window"] = dg.MetadataValue.text(f"{window.start} .. {window.end} (exclusive)")
         if outcome.sample:
-            metadata["sample"] = dg.MetadataValue.json(_jsonable(outcome.sample[:SAMPLE_ROWS]))
+            metadata["sample"] = dg.MetadataValue.json(jsonable(outcome.sample[:SAMPLE_ROWS]))
         for key, value in outcome.details.items():
-            metadata[key] = _jsonable(value) if isinstance(value, (list, dict)) else value
+            metadata[key] = jsonable(value) if isinstance(value, (list, dict)) else value
         return dg.AssetCheckResult(passed=outcome.passed, severity=severity, metadata=metadata)
 
     return _check
@@ -206,18 +207,6 @@ def reference_check(
 
 def _count_of(warehouse: Warehouse, stmt: sa.Select) -> int:
     return int(warehouse.fetch(sa.select(sa.func.count().label("n")).select_from(stmt.subquery()))[0]["n"])
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (dt.date, dt.datetime)):
-        return value.isoformat()
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    return str(value)
 
 
 RawKeys = Callable[[str, bytes, str], Iterable[tuple[Any, ...]]]

@@ -24,7 +24,7 @@ the same asset and day starts; the new job links to it with ``retry_of``.
 from __future__ import annotations
 
 import datetime as dt
-import json
+import math
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -179,7 +179,7 @@ class Ledger:
                         provider=provider,
                         target=target,
                         status=PENDING,
-                        metadata=_jsonable(metadata or {}),
+                        metadata=jsonable(metadata or {}),
                         retry_of=retry_of,
                     )
                     .returning(ingestion_job.c.id)
@@ -209,7 +209,7 @@ class Ledger:
             values.update(counts.as_dict())
         with self.warehouse.engine.begin() as conn:
             if metadata is not None:
-                values["metadata"] = {**self._metadata(conn, job_id), **_jsonable(metadata)}
+                values["metadata"] = {**self._metadata(conn, job_id), **jsonable(metadata)}
             result = conn.execute(
                 sa.update(ingestion_job)
                 .where(ingestion_job.c.id == job_id)
@@ -228,14 +228,14 @@ class Ledger:
                 sa.update(ingestion_job)
                 .where(ingestion_job.c.id == job_id)
                 .where(ingestion_job.c.status == PROCESSING)
-                .values(**counts.as_dict(), metadata=_jsonable(merged))
+                .values(**counts.as_dict(), metadata=jsonable(merged))
             )
 
     def progress(self, job_id: int, **progress: Any) -> None:
         """Merge progress information into a processing job's metadata."""
         with self.warehouse.engine.begin() as conn:
             merged = {**self._metadata(conn, job_id)}
-            merged["progress"] = {**merged.get("progress", {}), **_jsonable(progress)}
+            merged["progress"] = {**merged.get("progress", {}), **jsonable(progress)}
             conn.execute(
                 sa.update(ingestion_job)
                 .where(ingestion_job.c.id == job_id)
@@ -325,19 +325,20 @@ def _eq_or_null(column: sa.Column, value: Any) -> sa.ColumnElement[bool]:
     return column.is_(None) if value is None else column == value
 
 
-def _jsonable(value: Mapping[str, Any]) -> dict[str, Any]:
-    """Plain JSON values, without NUL characters (PostgreSQL refuses them in text and JSON)."""
-    return _no_nul(json.loads(json.dumps(dict(value), default=str)))
-
-
-def _no_nul(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """``value`` as plain JSON values (dates as ISO text, anything else as its text), without NUL
+    characters (PostgreSQL refuses them in text and JSON). Used for ledger and Dagster metadata."""
     if isinstance(value, str):
         return _clean(value)
-    if isinstance(value, dict):
-        return {_clean(k): _no_nul(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_no_nul(v) for v in value]
-    return value
+    if isinstance(value, Mapping):
+        return {_clean(str(k)): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, (dt.date, dt.datetime, dt.time)):
+        return value.isoformat()
+    if isinstance(value, bool | int | None) or (isinstance(value, float) and math.isfinite(value)):
+        return value
+    return _clean(str(value))
 
 
 def _clean(text: str) -> str:
