@@ -99,3 +99,9 @@ def _forget(url: str) -> None:
     instance = warehouse_module._INSTANCES.pop(key, None)
     if instance is not None:
         instance.engine.dispose()
+
+
+@pytest.fixture
+def sleeps() -> list[float]:
+    """The backoff sleeps an HTTP client asked for (pass ``sleep=sleeps.append``): no real waiting."""
+    return []

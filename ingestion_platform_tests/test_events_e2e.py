@@ -15,7 +15,7 @@ import sys
 import threading
 from collections import Counter
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -34,6 +34,7 @@ from ingestion_platform.defs.events.stats import import_stats, import_stats_tabl
 from ingestion_platform.lib.ledger import Ledger
 from ingestion_platform.lib.raw_store import RawStore, RawStoreResource
 from ingestion_platform.lib.warehouse import LINEAGE_COLUMNS, Warehouse, WarehouseResource
+from ingestion_platform_tests import local_http
 from ingestion_platform_tests.conftest import REPO_ROOT, require_shared
 
 TOKEN = "secret-token-123"
@@ -84,20 +85,14 @@ class Api:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.handler = Handler
 
     def __enter__(self) -> "Api":
-        self.thread.start()
+        self.server, self.url = local_http.start(self.handler)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        local_http.stop(self.server)
 
 
 def montreal_records() -> list[dict[str, Any]]:

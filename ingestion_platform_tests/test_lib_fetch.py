@@ -11,7 +11,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -23,6 +23,7 @@ from ingestion_platform.lib import ingest
 from ingestion_platform.lib.fetch import Fetcher, FileFetcher, HttpFetcher, MissingRaw, ReplayFetcher, Request
 from ingestion_platform.lib.http import Fetched, HttpClient, HttpError, HttpRetry
 from ingestion_platform.lib.raw_store import RawStore
+from ingestion_platform_tests import local_http
 
 FAST = HttpRetry(max_attempts=3, backoff_base_s=0.001, backoff_max_s=0.002)
 
@@ -77,15 +78,10 @@ class Server:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
+        self.httpd, self.url = local_http.start(Handler)
 
     def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        local_http.stop(self.httpd)
 
 
 @pytest.fixture
@@ -93,11 +89,6 @@ def server() -> Iterator[Server]:
     srv = Server()
     yield srv
     srv.close()
-
-
-@pytest.fixture
-def sleeps() -> list[float]:
-    return []
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -33,6 +33,7 @@ from ingestion_platform.lib.http import (
     path_segment,
     redact_url,
 )
+from ingestion_platform_tests import local_http
 
 FAST = HttpRetry(max_attempts=4, backoff_base_s=0.001, backoff_max_s=0.002, retry_after_max_s=60)
 
@@ -95,16 +96,11 @@ class Server:
                 pass
 
         self.release = threading.Event()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
+        self.httpd, self.url = local_http.start(Handler)
 
     def close(self) -> None:
         self.release.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        local_http.stop(self.httpd)
 
 
 @pytest.fixture
@@ -112,11 +108,6 @@ def server() -> Iterator[Server]:
     srv = Server()
     yield srv
     srv.close()
-
-
-@pytest.fixture
-def sleeps() -> list[float]:
-    return []
 
 
 @pytest.fixture

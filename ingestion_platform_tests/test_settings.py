@@ -8,9 +8,8 @@ import json
 import re
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import dagster as dg
@@ -31,6 +30,7 @@ from ingestion_platform.lib.settings import (
     setting,
 )
 from ingestion_platform.lib.warehouse import Warehouse
+from ingestion_platform_tests import local_http
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ENV_EXAMPLE = REPO_ROOT / ".env.example"
@@ -335,14 +335,11 @@ def recording_server() -> Iterator[tuple[str, list[tuple[str, str | None]]]]:
         def log_message(self, *_args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    server, url = local_http.start(Handler)
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+        yield url, seen
     finally:
-        server.shutdown()
-        server.server_close()
+        local_http.stop(server)
 
 
 def test_organization_id_is_encoded_as_one_path_segment(recording_server) -> None:

@@ -456,8 +456,23 @@ def _json(record: Any) -> bytes | None:
 
 
 # -- the run --------------------------------------------------------------------------------------------
+class _Days:
+    """``start`` .. ``end`` (exclusive) of an ordered run of ``days``."""
+
+    days: Sequence[dt.date]
+
+    @property
+    def start(self) -> dt.date:
+        return self.days[0]
+
+    @property
+    def end(self) -> dt.date:
+        """The day after the last day."""
+        return self.days[-1] + dt.timedelta(days=1)
+
+
 @dataclass(frozen=True)
-class Unit:
+class Unit(_Days):
     """One fetch unit of a run: its days and raw partition; ``open()`` opens its PartitionLoad."""
 
     run: SourceRun
@@ -485,17 +500,8 @@ class Unit:
             yield load
             run.context.log.info("%s %s: %s", run.asset_key.to_user_string(), self.partition, _summary(load))
 
-    @property
-    def start(self) -> dt.date:
-        return self.days[0]
 
-    @property
-    def end(self) -> dt.date:
-        """The day after the unit's last day."""
-        return self.days[-1] + dt.timedelta(days=1)
-
-
-class SourceRun:
+class SourceRun(_Days):
     """One run of one asset of a declared source over the run's days (see the module docstring)."""
 
     def __init__(
@@ -527,14 +533,6 @@ class SourceRun:
             return other is not None and other.status in _ALIVE
 
         self.is_alive = is_alive
-
-    @property
-    def start(self) -> dt.date:
-        return self.days[0]
-
-    @property
-    def end(self) -> dt.date:
-        return self.days[-1] + dt.timedelta(days=1)
 
     def units(self) -> Iterator[Unit]:
         """The fetch units of the run: each day, or the window (replays: each stored fetch covering it)."""
