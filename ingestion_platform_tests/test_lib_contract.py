@@ -202,3 +202,14 @@ def _fetched(body: bytes):
     from ingestion_platform.lib.http import Fetched
 
     return Fetched(url="https://api.example/x", status=200, body=body, headers={}, attempts=1, elapsed_s=0.0)
+
+
+def test_a_day_the_source_no_longer_lists_is_emptied(warehouse: Warehouse, raw_store: RawStore) -> None:
+    contract = TableContract(horse_table(), "replace_window", day_column="day")
+    with _open(warehouse, raw_store, contract, f"{D1}_{D2}") as load:
+        load.load(contract.table, [*rows({}, {}), *[{**r, "day": D2} for r in rows({})]])
+    with _open(warehouse, raw_store, contract, f"{D1}_{D2}", run_id="run-2") as load:
+        result = load.load(contract.table, [{**r, "day": D2} for r in rows({})])
+    assert (result.deleted, result.unchanged) == (2, 1)
+    assert load.day_results[D1][contract.name].deleted == 2
+    assert _names(warehouse, contract.table) == {(D2, 1): "X"}

@@ -393,7 +393,10 @@ class PartitionLoad:
                 note = f"{table.fullname}: fetch incomplete, rows the source no longer lists were not deleted"
                 if note not in self.pending:
                     self.pending.append(note)
-        result = self.warehouse.load(table, rows, mode=mode, window=window, run_id=run_id)
+        if rows or window is None:
+            result = self.warehouse.load(table, rows, mode=mode, window=window, run_id=run_id)
+        else:  # nothing left on this day: the delete alone (no staging)
+            result = self.warehouse.delete_window(table, window)
         self._job_of(day).loaded(result)
         with self._lock:
             previous = self.results.get(table.fullname)

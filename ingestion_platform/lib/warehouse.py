@@ -271,6 +271,13 @@ class Warehouse:
         stage.drop(conn)
         return result
 
+    def delete_window(self, table: sa.Table, window: sa.ColumnElement[bool] | Mapping[str, Any]) -> LoadResult:
+        """``replace_window`` with no rows: delete the window's rows, in one transaction."""
+        self.ensure_tables([table])
+        with self.engine.begin() as conn:
+            deleted = max(conn.execute(sa.delete(table).where(_window_clause(table, window))).rowcount, 0)
+        return LoadResult(table=table.fullname, mode="replace_window", deleted=deleted)
+
 
 class WarehouseError(RuntimeError):
     """A load failed; the message names the table."""
