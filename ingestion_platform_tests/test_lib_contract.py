@@ -213,3 +213,19 @@ def test_a_day_the_source_no_longer_lists_is_emptied(warehouse: Warehouse, raw_s
     assert (result.deleted, result.unchanged) == (2, 1)
     assert load.day_results[D1][contract.name].deleted == 2
     assert _names(warehouse, contract.table) == {(D2, 1): "X"}
+
+
+def test_a_refused_row_is_resolved_when_a_valid_row_with_its_key_loads(
+    warehouse: Warehouse, raw_store: RawStore
+) -> None:
+    contract = TableContract(horse_table(), "upsert", day_column="day")
+    with _open(warehouse, raw_store, contract, D1.isoformat()) as load:
+        load.load(contract.table, rows({}, {"coat": "x" * 56}))
+    [letter] = raw_store.dead_letters("ctr")
+    assert letter.context["key"] == {"day": "2026-06-01", "num": 2}
+    with _open(warehouse, raw_store, contract, D1.isoformat(), run_id="run-2") as load:
+        load.load(contract.table, rows({}, {"coat": "x" * 60}))  # still refused: kept (filed again)
+    assert len(raw_store.dead_letters("ctr")) == 1 and load.resolved == []
+    with _open(warehouse, raw_store, contract, D1.isoformat(), run_id="run-3") as load:
+        load.load(contract.table, rows({}, {"coat": "alezan"}))  # the source (or the contract) is fixed
+    assert raw_store.dead_letters("ctr") == [] and load.resolved == [letter.request]

@@ -47,7 +47,7 @@ import sqlalchemy as sa
 from ingestion_platform.lib.contract import TableContract
 from ingestion_platform.lib.errors import Parsed, RecordError, Reject
 from ingestion_platform.lib.http import Fetched, HttpError, InvalidPayload
-from ingestion_platform.lib.ledger import JobHandle, Ledger
+from ingestion_platform.lib.ledger import JobHandle, Ledger, jsonable
 from ingestion_platform.lib.raw_store import DeadLetter, RawStore, label_days, window_label
 from ingestion_platform.lib.warehouse import LoadResult, Warehouse
 
@@ -295,15 +295,10 @@ class PartitionLoad:
         day = day if day in self.jobs else None
         label = day.isoformat() if day is not None else self.partition
         job = self._job_of(day)
-        self.raw_store.dead_letter(
-            self.source,
-            label,
-            request,
-            error,
-            payload=payload,
-            context={"asset_key": self.asset_key, "ledger_job_id": job.job_id},
-            origin=origin,
-        )
+        context: dict[str, Any] = {"asset_key": self.asset_key, "ledger_job_id": job.job_id}
+        if origin is not None and origin.startswith(_TABLE_ORIGIN) and filed is not None and filed.key:
+            context["key"] = jsonable(filed.key)  # resolved when a valid row with this key loads
+        self.raw_store.dead_letter(self.source, label, request, error, payload=payload, context=context, origin=origin)
         with self._lock:
             self._rejected_requests.add(request)
             self._filed.add((label, request))
@@ -319,16 +314,20 @@ class PartitionLoad:
         if request not in self._rejected_requests:
             self.pending.append(request)
 
-    def _resolve(self, request: str) -> None:
-        """Dead letters of this asset, for the unit's days, that came from ``request`` and were not
-        filed again by this read: resolved."""
+    def _index(self) -> dict[str, list[DeadLetter]]:
+        """The unresolved dead letters of this asset for the unit's days, by the request they came from."""
         if self._letters is None:
             self._letters = {}
             first, last = self.days[0], self.days[-1]
             for letter in self.raw_store.dead_letters_overlapping(self.source, first, last):
                 if letter.context.get("asset_key") == self.asset_key:
                     self._letters.setdefault(letter.origin, []).append(letter)
-        for letter in self._letters.pop(request, []):
+        return self._letters
+
+    def _resolve(self, request: str) -> None:
+        """Dead letters of this asset, for the unit's days, that came from ``request`` and were not
+        filed again by this read: resolved."""
+        for letter in self._index().pop(request, []):
             if (letter.partition, letter.request) in self._filed:
                 continue
             if self.raw_store.resolve(self.source, letter.partition, letter.request):
@@ -353,7 +352,7 @@ class PartitionLoad:
         good, rejects = contract.validate(rows)
         for reject in rejects:
             self.reject(reject.name or table.name, reject.error, payload=_json(reject.record), day=reject.day,
-                        filed=reject)  # fmt: skip
+                        origin=f"{_TABLE_ORIGIN}{table.fullname}", filed=reject)  # fmt: skip
         run_id = run_id or self.run_id
         scope_values = [tuple(v) for v in scope] if scope is not None else None
         if contract.mode == "replace_window" and contract.scope_columns and scope_values is None:
@@ -371,7 +370,23 @@ class PartitionLoad:
                 if day_rows or contract.mode == "replace_window":
                     total = total + self._load_day(contract, day_rows, day, scope_values, complete, run_id)
         total.table, total.mode = table.fullname, contract.mode
+        self._resolve_loaded(contract, good)
         return total
+
+    def _resolve_loaded(self, contract: TableContract, rows: list[Mapping[str, Any]]) -> None:
+        """Dead letters of rows the table contract refused are resolved once a valid row with the
+        same key loads (the fix may be in the parser, the contract or the source)."""
+        letters = self._index().get(f"{_TABLE_ORIGIN}{contract.name}")
+        if not letters:
+            return
+        loaded = {_key_text({k: row.get(k) for k in contract.key}) for row in rows}
+        for letter in list(letters):
+            key = letter.context.get("key")
+            if key is None or (letter.partition, letter.request) in self._filed or _key_text(key) not in loaded:
+                continue
+            letters.remove(letter)
+            if self.raw_store.resolve(self.source, letter.partition, letter.request):
+                self.resolved.append(letter.request)
 
     def _load_day(
         self,
@@ -450,6 +465,13 @@ def _days_of(partition: str) -> list[dt.date]:
         raise ValueError(f"partition {partition!r} is not a day or a window of days")
     first, last = span
     return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+_TABLE_ORIGIN = "table "  # origin of a dead letter the table contract refused (a row, not a request)
+
+
+def _key_text(key: Mapping[str, Any]) -> str:
+    return json.dumps(jsonable(dict(key)), sort_keys=True)
 
 
 def _json(record: Any) -> bytes | None:
