@@ -116,7 +116,8 @@ example_checks = [
         source=RAIN.name,
         name="rain_reconciles_with_raw",
         description="Every line of the stored CSV exports of the window's days is a row, and every row of "
-        "a network read is a line (read with the csv module, not by the parser; dead letters excepted).",
+        "a network read is a line (read with the csv module, not by the parser; lines the parser rejected "
+        "are excepted, rows the table contract refused are not: they show as missing).",
         raw_keys=rain_keys,
         record_keys=rain_letter_keys,
         row_keys=_row_keys(r, ["measured_on", "network", "gauge_id"]),
