@@ -10,6 +10,7 @@ Key and reference checks are blocking by default: downstream assets wait for the
 """
 
 import datetime as dt
+import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -228,6 +229,7 @@ def raw_reconciliation_check(
     record_keys: RecordKeys | None = None,
     requests: Callable[[str], bool] = lambda request: True,
     scope_of: Callable[[str, str], tuple[Any, ...] | None] | None = None,
+    refused_key: Callable[[dict[str, Any]], tuple[Any, ...] | None] | None = None,
     partitions_def: dg.PartitionsDefinition | None = None,
 ) -> dg.AssetChecksDefinition:
     """Every record of the stored raw payloads of the window's days is a row, read from the raw bytes
@@ -237,6 +239,8 @@ def raw_reconciliation_check(
     it). Records dead-lettered (the whole payload, or one record) are not expected. With
     ``scope_of(request, label)`` (the key prefix a payload covers, e.g. a race), rows of the checked
     payloads' scopes that no raw record explains fail too (tables rebuilt from each payload).
+    ``refused_key(row)`` gives the key of a row the table contract refused (its dead letter holds
+    the row, dates as ISO text), so such rows are not expected either.
     """
     asset_key = dg.AssetKey.from_coercible(asset).to_user_string()
 
@@ -252,7 +256,12 @@ def raw_reconciliation_check(
         dead_payloads = {(x.partition, x.request) for x in letters if x.origin == x.request}
         rejected: set[tuple[Any, ...]] = set()
         for letter in letters:
-            if letter.origin != letter.request and record_keys is not None:
+            if letter.origin.startswith("table "):  # a row the table contract refused
+                row = json.loads(letter.payload() or b"null")
+                key = refused_key(row) if refused_key is not None and isinstance(row, dict) else None
+                if key is not None:
+                    rejected.add(key)
+            elif letter.origin != letter.request and record_keys is not None:
                 rejected.update(record_keys(letter))
         expected: set[tuple[Any, ...]] = set()
         scopes: set[tuple[Any, ...]] = set()

@@ -117,10 +117,11 @@ example_checks = [
         name="rain_reconciles_with_raw",
         description="Every line of the stored CSV exports of the window's days is a row, and every row of "
         "a network read is a line (read with the csv module, not by the parser; lines the parser rejected "
-        "are excepted, rows the table contract refused are not: they show as missing).",
+        "and rows the table contract refused are excepted).",
         raw_keys=rain_keys,
         record_keys=rain_letter_keys,
         row_keys=_row_keys(r, ["measured_on", "network", "gauge_id"]),
+        refused_key=lambda row: (dt.date.fromisoformat(row["measured_on"]), row["network"], row["gauge_id"]),
         scope_of=lambda request, label: (dt.date.fromisoformat(label), PurePosixPath(request).stem),
         partitions_def=PARTITIONS,
     ),

@@ -5,6 +5,7 @@ range, stored raw records missing from the table (reconciliation: the raw payloa
 without the parsers, see ``raw_keys``). Warnings: cross-source duplicate pairs, dead letters.
 """
 
+import datetime as dt
 from collections.abc import Callable
 
 import dagster as dg
@@ -80,10 +81,23 @@ def _ics_row_keys(inputs: CheckInputs) -> set[tuple]:
     return {(r["start_date"], r["source"], (r["extra"] or {}).get("uid")) for r in rows}
 
 
+def _refused(row: dict) -> tuple:
+    return (dt.date.fromisoformat(row["start_date"]), row["source"], row["source_id"])
+
+
+def _ics_refused(row: dict) -> tuple:
+    return (dt.date.fromisoformat(row["start_date"]), row["source"], (row.get("extra") or {}).get("uid"))
+
+
 _RECONCILE = {
-    EVENTBRITE: (raw_keys.eventbrite_keys, raw_keys.eventbrite_letter_keys, _row_keys(SOURCES[EVENTBRITE][1])),
-    MONTREAL: (raw_keys.montreal_keys, raw_keys.montreal_letter_keys, _row_keys(SOURCES[MONTREAL][1])),
-    ICS: (raw_keys.ics_keys, raw_keys.ics_letter_keys, _ics_row_keys),
+    EVENTBRITE: (
+        raw_keys.eventbrite_keys,
+        raw_keys.eventbrite_letter_keys,
+        _row_keys(SOURCES[EVENTBRITE][1]),
+        _refused,
+    ),
+    MONTREAL: (raw_keys.montreal_keys, raw_keys.montreal_letter_keys, _row_keys(SOURCES[MONTREAL][1]), _refused),
+    ICS: (raw_keys.ics_keys, raw_keys.ics_letter_keys, _ics_row_keys, _ics_refused),
 }
 
 
@@ -139,6 +153,7 @@ def _checks() -> list[dg.AssetChecksDefinition]:
                 raw_keys=_RECONCILE[asset][0],
                 record_keys=_RECONCILE[asset][1],
                 row_keys=_RECONCILE[asset][2],
+                refused_key=_RECONCILE[asset][3],
                 partitions_def=PARTITIONS,
             ),
             dead_letter_check(asset=asset, source=name, partitions_def=PARTITIONS),
