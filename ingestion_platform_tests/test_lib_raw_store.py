@@ -205,3 +205,14 @@ def test_resource_and_default_root(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("INGESTION_DATA_DIR", str(tmp_path / "env"))
     assert RawStoreResource().get().root == (tmp_path / "env").resolve()
     assert RawStore().root == (tmp_path / "env").resolve()
+
+
+def test_covering_tells_the_fetches_of_two_assets_apart(raw_store: RawStore) -> None:
+    import datetime as dt
+
+    raw_store.write("ev", "2026-06-01_2026-06-30", "page_1", b"a", asset_key="ev/a")
+    raw_store.write("ev", "2026-06-10_2026-06-20", "page_1", b"b", asset_key="ev/b")
+    day = dt.date(2026, 6, 15)
+    assert raw_store.covering("ev", [day], "ev/a") == {"2026-06-01_2026-06-30": [day]}
+    assert raw_store.covering("ev", [day], "ev/b") == {"2026-06-10_2026-06-20": [day]}
+    assert raw_store.requests("ev", "2026-06-10_2026-06-20") == ["page_1"]  # markers are not payloads

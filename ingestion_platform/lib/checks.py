@@ -266,7 +266,7 @@ def raw_reconciliation_check(
         expected: set[tuple[Any, ...]] = set()
         scopes: set[tuple[Any, ...]] = set()
         payloads = 0
-        for label, served in inputs.raw_store.covering(source, days).items():
+        for label, served in inputs.raw_store.covering(source, days, asset_key).items():
             served_days = set(served)
             for request in inputs.raw_store.requests(source, label):
                 if not requests(request) or (label, request) in dead_payloads:

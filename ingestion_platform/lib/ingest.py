@@ -204,12 +204,16 @@ class PartitionLoad:
         try:
             fetched = fetch()
         except InvalidPayload as exc:
-            self.raw_store.write(self.source, self.partition, request, exc.fetched.body, exc.fetched.meta())
+            self.raw_store.write(
+                self.source, self.partition, request, exc.fetched.body, exc.fetched.meta(), asset_key=self.asset_key
+            )
             self.reject(request, exc, payload=exc.fetched.body)
             return None
         if fetched is None:
             return None
-        self.raw_store.write(self.source, self.partition, request, fetched.body, fetched.meta())
+        self.raw_store.write(
+            self.source, self.partition, request, fetched.body, fetched.meta(), asset_key=self.asset_key
+        )
         return fetched.body
 
     def try_land(
@@ -568,7 +572,7 @@ class SourceRun(_Days):
         if not self.reprocess_from_raw:
             yield Unit(self, tuple(self.days), window_label(self.days[0], self.days[-1]))
             return
-        covered = self.raw_store.covering(self.source.name, self.days)
+        covered = self.raw_store.covering(self.source.name, self.days, self.asset_key.to_user_string())
         for label, days in sorted(covered.items(), key=lambda item: item[1][0]):
             yield Unit(self, tuple(days), label)
         missing = sorted(set(self.days) - {d for days in covered.values() for d in days})

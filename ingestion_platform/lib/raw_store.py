@@ -124,9 +124,20 @@ class RawStore:
         request: str,
         body: bytes,
         meta: Mapping[str, Any] | None = None,
+        *,
+        asset_key: str | None = None,
     ) -> Path:
-        """Store ``body`` verbatim (gzip) and its metadata; a re-fetch replaces the previous copy."""
+        """Store ``body`` verbatim (gzip) and its metadata; a re-fetch replaces the previous copy.
+
+        ``asset_key`` marks the partition as fetched by that asset, so ``covering`` can tell the
+        fetches of two assets of one source apart.
+        """
         directory = self._raw_dir(source, partition)
+        if asset_key is not None:
+            marker = directory / f".asset.{safe_name(asset_key)}"
+            if not marker.exists():
+                directory.mkdir(parents=True, exist_ok=True)
+                marker.touch()
         name = safe_name(request)
         info = {
             "request": request,
@@ -167,8 +178,9 @@ class RawStore:
             return []
         return sorted(p.name for p in base.iterdir() if p.is_dir() and label_days(p.name) is not None)
 
-    def covering(self, source: str, days: list[dt.date]) -> dict[str, list[dt.date]]:
-        """For each day, the latest stored fetch (partition label) whose days include it.
+    def covering(self, source: str, days: list[dt.date], asset_key: str | None = None) -> dict[str, list[dt.date]]:
+        """For each day, the latest stored fetch (partition label) whose days include it; with
+        ``asset_key``, only the fetches that asset made (or unmarked ones).
 
         Returns ``{label: [days it serves]}``; days no stored fetch covers are left out.
         """
@@ -176,6 +188,8 @@ class RawStore:
         for label in self.labels(source):
             first, last = label_days(label)  # type: ignore[misc]
             directory = self._raw_dir(source, label)
+            if asset_key is not None and not _fetched_by(directory, asset_key):
+                continue
             stamps = [p.stat().st_mtime_ns for p in directory.glob("*.meta.json")]
             if stamps:
                 candidates.append((max(stamps), first, last, label))
@@ -264,6 +278,11 @@ class RawStore:
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(path, target)
         return True
+
+
+def _fetched_by(directory: Path, asset_key: str) -> bool:
+    markers = list(directory.glob(".asset.*"))
+    return not markers or (directory / f".asset.{safe_name(asset_key)}") in markers
 
 
 def _letter(path: Path) -> DeadLetter:
