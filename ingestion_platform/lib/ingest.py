@@ -264,6 +264,8 @@ class PartitionLoad:
         for index, reject in enumerate(rejects):
             if reject.day is not None and reject.day not in self.jobs:
                 continue
+            if reject.error.request is None:  # name the payload, as for a payload that fails whole
+                reject.error = reject.error.with_request(f"{self.source}/{self.partition}/{request}")
             if not reject.dropped:
                 self.warn(reject.message)
                 continue
