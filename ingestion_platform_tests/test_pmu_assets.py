@@ -154,10 +154,10 @@ def test_bad_race_is_dead_lettered_then_replayed(
     data = tmp_path / "data"
     real = parse.parse_participants
 
-    def broken(payload: dict, race: parse.RaceRef, arrival_order=None):
+    def broken(payload: dict, race: parse.RaceRef, arrival_order=None, *args):
         if race.label == "R1C2":
             raise RecordError("bad numPmu", record="R1C2 runner 3", field="numPmu")
-        return real(payload, race, arrival_order)
+        return real(payload, race, arrival_order, *args)
 
     monkeypatch.setattr(parse, "parse_participants", broken)
     result = run_pmu(

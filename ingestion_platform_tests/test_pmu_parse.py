@@ -15,9 +15,11 @@ from typing import Any
 import pytest
 
 from ingestion_platform.defs.pmu import parse, tables
+from ingestion_platform.lib.contract import row_check
 from ingestion_platform.lib.errors import Parsed, RecordError, Reject
 from ingestion_platform_tests.conftest import require_shared
 
+CONTRACT_CHECK = row_check([*tables.PROGRAMME_LOAD, *tables.PARTICIPANT_LOAD, *tables.RAPPORT_LOAD])
 DAY = dt.date(2025, 11, 5)
 R1C1 = parse.RaceRef(DAY, 1, 1)
 RACE_KEY = {"program_date": DAY, "meeting_num": 1, "race_num": 1}
@@ -39,6 +41,12 @@ def test_reject_tables_are_the_pmu_tables() -> None:
     assert tables.race_participant.fullname == parse.RACE_PARTICIPANT
     assert tables.horse_race_history.fullname == parse.HORSE_RACE_HISTORY
     assert tables.bet_report.fullname == parse.BET_REPORT
+    assert tables.race_meeting.fullname == parse.RACE_MEETING and tables.race_bet.fullname == parse.RACE_BET
+    assert [tables.horse.fullname, tables.jockey.fullname, tables.trainer.fullname] == [
+        parse.HORSE,
+        parse.JOCKEY,
+        parse.TRAINER,
+    ]
 
 
 # -- programme ----------------------------------------------------------------------------------
@@ -110,6 +118,21 @@ def test_bad_meeting_is_rejected_with_its_races() -> None:
     expected = {k: v for k, v in _race_keys(clean.value["race"]).items() if k[0] != 2}
     assert _race_keys(parsed.value["race"]) == expected
     assert parsed.value["daily_program"] == clean.value["daily_program"]  # 9 meetings, 63 races listed
+
+
+def test_a_meeting_the_tables_refuse_is_rejected_with_its_races() -> None:
+    payload, clean = _programme()
+    payload["programme"]["reunions"][1]["hippodrome"]["libelleLong"] = "HIPPO\x00DROME"  # R2
+    payload["programme"]["reunions"][0]["courses"][2]["nombreDeclaresPartants"] = 10**12  # R1C3
+    parsed = parse.parse_programme(payload, DAY, CONTRACT_CHECK)
+
+    assert [r.name for r in parsed.rejects] == ["programme__R1C3", "programme__R2"]
+    race, meeting = parsed.rejects
+    assert race.table == "pmu.race" and race.key == {**RACE_KEY, "race_num": 3}
+    assert race.error.field == "pmu.race.declared_runners"
+    assert meeting.table is None and meeting.error.field == "pmu.race_meeting.hippodrome_long_name"
+    expected = {k: v for k, v in _race_keys(clean.value["race"]).items() if k[0] != 2 and k != (1, 3)}
+    assert _race_keys(parsed.value["race"]) == expected  # no race left without its meeting
 
 
 def test_unreadable_meeting_has_only_the_day_as_key() -> None:
@@ -247,6 +270,25 @@ def test_nul_in_a_runner_name_does_not_crash() -> None:
     assert runner["horse_name"] == "KING\x00DU PLESSIS"
 
 
+def test_a_value_the_tables_refuse_rejects_its_runner_once() -> None:
+    """With the contract check the load passes, a NUL in the name (it reaches the horse and the runner rows)
+    or an age that overflows the horse's birth year rejects the runner once, with all its rows."""
+    payload, clean = _participants()
+    payload["participants"][0]["nom"] = "KING\x00DU PLESSIS"
+    payload["participants"][1]["age"] = 10**12
+    parsed = parse.parse_participants(payload, R1C1, None, CONTRACT_CHECK)
+
+    assert [r.name for r in parsed.rejects] == ["R1C1_participants__runner_1", "R1C1_participants__runner_2"]
+    nul, age = parsed.rejects
+    assert nul.table == "pmu.race_participant" and nul.key == {**RACE_KEY, "horse_num": 1}
+    assert nul.record is payload["participants"][0]
+    assert nul.error.record == "R1C1 runner 1" and nul.error.field == "pmu.race_participant.horse_name"
+    assert "NUL" in nul.message and "\x00" not in nul.message
+    assert age.error.field == "pmu.race_participant.age" and "out of range" in age.message
+    without = _without_runner(clean, 1)
+    assert parsed.value == {k: [r for r in v if r in _without_runner(clean, 2)[k]] for k, v in without.items()}
+
+
 @pytest.mark.parametrize("payload", [[], {"participants": {}}, {"cached": True}])
 def test_participants_payload_of_the_wrong_shape_raises(payload: Any) -> None:
     with pytest.raises(RecordError) as err:
@@ -347,6 +389,24 @@ def test_bad_dividend_line_is_rejected_alone() -> None:
     ]
     counts = {b["bet_type_code"]: b["line_count"] for b in parsed.value["race_bet"]}
     assert counts == {b["bet_type_code"]: b["line_count"] for b in clean.value["race_bet"]} | {"SIMPLE_PLACE": 2}
+
+
+def test_bets_and_lines_the_tables_refuse() -> None:
+    payload = _load("rapports_05112025_R1C1.json")
+    clean = parse.parse_rapports(copy.deepcopy(payload), R1C1)
+    payload[0]["miseBase"] = 10**20  # SIMPLE_GAGNANT: the bet, with its line
+    payload[1]["rapports"][1]["dividendePourUnEuro"] = 10**17  # SIMPLE_PLACE line 2 alone
+    parsed = parse.parse_rapports(payload, R1C1, CONTRACT_CHECK)
+
+    assert [r.name for r in parsed.rejects] == ["R1C1_rapports__SIMPLE_GAGNANT", "R1C1_rapports__SIMPLE_PLACE_line_2"]
+    bet, line = parsed.rejects
+    assert bet.table is None and bet.error.field == "pmu.race_bet.base_stake_eur"
+    assert line.table == "pmu.bet_report" and line.error.field == "pmu.bet_report.dividend_per_euro_eur"
+    assert {b["bet_type_code"] for b in parsed.value["race_bet"]} == {
+        b["bet_type_code"] for b in clean.value["race_bet"]
+    } - {"SIMPLE_GAGNANT"}
+    assert len(parsed.value["bet_report"]) == len(clean.value["bet_report"]) - 2
+    assert not any(r["bet_type_code"] == "SIMPLE_GAGNANT" for r in parsed.value["bet_report"])  # no orphan line
 
 
 def test_line_with_a_bad_or_missing_combination() -> None:

@@ -77,19 +77,21 @@ class TableContract:
         """The rows the warehouse will accept, and one :class:`Reject` per row it would refuse."""
         good: list[Mapping[str, Any]] = []
         rejects: list[Reject] = []
-        checks = self._checks
         for row in rows:
-            problem = None
-            for name, check in checks:
-                message = check(row.get(name))
-                if message is not None:
-                    problem = (name, message)
-                    break
+            problem = self.problem(row)
             if problem is None:
                 good.append(row)
             else:
                 rejects.append(self._reject(row, *problem))
         return good, rejects
+
+    def problem(self, row: Mapping[str, Any]) -> tuple[str, str] | None:
+        """``(column, why)`` of the first value of ``row`` the warehouse would refuse; ``None`` when it fits."""
+        for name, check in self._checks:
+            message = check(row.get(name))
+            if message is not None:
+                return name, message
+        return None
 
     def _reject(self, row: Mapping[str, Any], column: str, message: str) -> Reject:
         key = {k: row.get(k) for k in self.key}
@@ -109,6 +111,32 @@ class TableContract:
             day=day if isinstance(day, dt.date) else None,
             name=f"{self.table.name}__{'_'.join(str(v) for v in key.values())}"[:180],
         )
+
+
+RowCheck = Callable[[str, Mapping[str, Any], str], None]
+"""``check(table, row, record)``: raises :class:`RecordError` when the warehouse would refuse ``row``."""
+
+
+def row_check(contracts: Iterable[TableContract]) -> RowCheck:
+    """A check a parser runs on the rows of one source record, by table full name.
+
+    One record often gives rows of several tables (a runner: its horse, jockey, trainer and race row;
+    a meeting: its row and its races' rows). Validated table by table at load time, one bad value
+    would reject one row per table it reaches, and leave the record's other rows loaded (a race
+    without its meeting, a bet line without its bet). Checked in the parser, the record is rejected
+    once, as a record (its raw form kept, named by the parser), with all its rows. The error names
+    the record, ``table.column`` and the value; tables without a contract pass.
+    """
+    by_name = {c.name: c for c in contracts}
+
+    def check(table: str, row: Mapping[str, Any], record: str) -> None:
+        contract = by_name.get(table)
+        problem = contract.problem(row) if contract is not None else None
+        if problem is not None:
+            column, message = problem
+            raise RecordError(f"value {_short(row.get(column))} {message}", record=record, field=f"{table}.{column}")
+
+    return check
 
 
 #: every table some contract loads, by full name (the first contract declared for it): the operator

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from ingestion_platform.defs.pmu import parse, tables
 from ingestion_platform.defs.pmu.resources import PmuApi
+from ingestion_platform.lib.contract import row_check
 from ingestion_platform.lib.http import Fetched, HttpClient
 from ingestion_platform.lib.ingest import LoadConfig, PartitionLoad, SourceRun
 from ingestion_platform.lib.raw_store import RawStoreResource
@@ -49,6 +50,8 @@ PERFORMANCES = dg.AssetKey(["pmu", "performances"])
 RAPPORTS = dg.AssetKey(["pmu", "rapports"])
 
 PmuLoadConfig = LoadConfig
+#: the parsers check each record's rows against the table contracts: one bad value rejects its record once
+CHECK = row_check([*tables.PROGRAMME_LOAD, *tables.PARTICIPANT_LOAD, *tables.RAPPORT_LOAD])
 
 
 def _races_of_day(warehouse: Warehouse, day: dt.date, where: sa.ColumnElement[bool] | None = None) -> list[dict]:
@@ -115,7 +118,9 @@ def programme(
                 if body is None:
                     load.pending.append("programme (not published)")
                 else:
-                    parsed = load.parse("programme", body, lambda payload, day=day: parse.parse_programme(payload, day))
+                    parsed = load.parse(
+                        "programme", body, lambda payload, day=day: parse.parse_programme(payload, day, CHECK)
+                    )
                 if parsed is not None:
                     for table in (tables.daily_program, tables.race_meeting, tables.race):
                         load.load(table, parsed[table.name])
@@ -159,7 +164,7 @@ def participants(
                     parsed = load.parse(
                         request,
                         body,
-                        lambda p, ref=ref, order=order: parse.parse_participants(p, ref, order),
+                        lambda p, ref=ref, order=order: parse.parse_participants(p, ref, order, CHECK),
                         key=_race_key(ref),
                     )
                     if parsed is None:
@@ -255,7 +260,7 @@ def rapports(
                     parsed = None
                     if body is not None:
                         parsed = load.parse(
-                            request, body, lambda p, ref=ref: parse.parse_rapports(p, ref), key=_race_key(ref)
+                            request, body, lambda p, ref=ref: parse.parse_rapports(p, ref, CHECK), key=_race_key(ref)
                         )
                         if parsed is None:
                             continue

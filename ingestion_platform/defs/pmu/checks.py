@@ -152,6 +152,8 @@ def _arrival_references_runners(inputs: CheckInputs) -> CheckOutcome:
         )
     }
     raced = {key[:3] for key in runners}
+    # A runner dead-lettered by the participants load is in the source, not missing: its letter reports it.
+    rejected = {key for letter in _record_letters(inputs, PARTICIPANTS) for key in _runner_letter_keys(letter)}
     bad = []
     checked = 0
     for r in races:
@@ -160,10 +162,26 @@ def _arrival_references_runners(inputs: CheckInputs) -> CheckOutcome:
             continue
         for group in r["arrival_order"] or []:
             for number in group:
+                if (*key, number) in rejected:
+                    continue
                 checked += 1
                 if (*key, number) not in runners:
                     bad.append({"race": f"{key[0]} R{key[1]}C{key[2]}", "horse_num": number})
-    return CheckOutcome(passed=not bad, checked=checked, failures=len(bad), sample=bad)
+    return CheckOutcome(
+        passed=not bad, checked=checked, failures=len(bad), sample=bad, details={"rejected_runners": len(rejected)}
+    )
+
+
+def _record_letters(inputs: CheckInputs, asset: dg.AssetKey) -> list[DeadLetter]:
+    """Unresolved dead letters of one record (not of a whole payload) of ``asset`` in the check's window."""
+    days = inputs.days()
+    if not days:
+        return []
+    return [
+        x
+        for x in inputs.raw_store.dead_letters_overlapping(SOURCE, days[0], days[-1])
+        if x.context.get("asset_key") == asset.to_user_string() and x.origin != x.request
+    ]
 
 
 def _official_races_have_rapports(inputs: CheckInputs) -> CheckOutcome:
@@ -214,6 +232,20 @@ def _line_keys(request: str, body: bytes, label: str) -> list[tuple]:
     return [
         _line_key(race, bet, line) for bet in payload if isinstance(bet, dict) for line in bet.get("rapports") or []
     ]
+
+
+def _line_letter_keys(letter: DeadLetter) -> list[tuple]:
+    """Keys of the dividend lines a record-level rapports dead letter holds: a bet type rejected with its
+    lines (the raw bet), or one line (the raw line; its bet type is in the letter's name
+    ``R1C1_rapports__<type>_line_<n>``)."""
+    race = _race_keys(dt.date.fromisoformat(letter.partition), letter.origin)
+    record = json.loads(letter.payload() or b"null")
+    if race is None or not isinstance(record, dict):
+        return []
+    if "typePari" in record or "rapports" in record:
+        return [_line_key(race, record, line) for line in record.get("rapports") or []]
+    code = letter.request.partition("__")[2].rpartition("_line_")[0]
+    return [_line_key(race, {"typePari": code}, record)] if code else []
 
 
 def _line_key(race: tuple, bet: dict, line: Any) -> tuple:
@@ -278,9 +310,11 @@ def _custom_checks() -> list[dg.AssetChecksDefinition]:
             asset=RAPPORTS,
             source=SOURCE,
             name="rapports_reconcile_with_raw",
-            description="Every dividend line of the stored raw rapports is a row of bet_report, and every row a line.",
+            description="Every dividend line of the stored raw rapports is a row of bet_report, and every row a line "
+            "(dead-lettered lines excepted).",
             raw_keys=_line_keys,
             row_keys=_row_keys(tables.bet_report, ["bet_type_code", "label", "combination"]),
+            record_keys=_line_letter_keys,
             requests=_endpoint("rapports"),
             scope_of=_race_scope,
             partitions_def=PARTITIONS,

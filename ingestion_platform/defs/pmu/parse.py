@@ -4,7 +4,10 @@ Every ``parse_*`` function takes the decoded JSON of one response and returns ``
 rejects)``: the plain row dicts it could read, and one :class:`Reject` per record it could not (a
 race, a meeting with its races, a runner, a past race, a bet type, a dividend line), whose
 :class:`RecordError` names the record (``R1C3 runner 7``) and the field. One bad record rejects that
-record only. A payload that is not the expected shape at all (wrapper missing, ``participants`` not
+record only. With ``check`` (the load passes ``lib.contract.row_check`` of the tables), a record whose
+rows hold a value the warehouse would refuse (a NUL character, a number out of range ...) is rejected the
+same way, once, naming the record and ``table.column``, with every row it gives (a runner's horse, a
+meeting's races). A payload that is not the expected shape at all (wrapper missing, ``participants`` not
 a list, rapports not an array, programme of another day) raises :class:`RecordError`; the load
 driver dead-letters that payload and loads the other races of the day.
 """
@@ -12,7 +15,7 @@ driver dead-letters that payload and loads the other races of the day.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -30,10 +33,24 @@ TRACK_ALIASES = {"HERBE": "GAZON"}
 CANCELLED_STATUSES = {"COURSE_ANNULEE", "ANNULEE"}
 
 # Tables named by rejects (``pmu.tables``; this module stays free of SQLAlchemy).
+RACE_MEETING = "pmu.race_meeting"
 RACE = "pmu.race"
+HORSE = "pmu.horse"
+JOCKEY = "pmu.jockey"
+TRAINER = "pmu.trainer"
 RACE_PARTICIPANT = "pmu.race_participant"
 HORSE_RACE_HISTORY = "pmu.horse_race_history"
+RACE_BET = "pmu.race_bet"
 BET_REPORT = "pmu.bet_report"
+
+RowCheck = Callable[[str, Mapping[str, Any], str], None]
+"""``check(table, row, record)`` raises RecordError when the warehouse would refuse ``row``
+(``lib.contract.row_check``): the parsers run it on the rows of each record, so one bad value rejects
+its record once, with all its rows."""
+
+
+def _no_check(table: str, row: Mapping[str, Any], record: str) -> None:
+    return None
 
 
 @dataclass(frozen=True, order=True)
@@ -133,7 +150,7 @@ def merge_unique(rows: Iterable[Mapping[str, Any]], key: Sequence[str]) -> list[
 
 
 # -- programme ----------------------------------------------------------------------------------
-def parse_programme(payload: Any, day: dt.date) -> Parsed[dict[str, list[dict[str, Any]]]]:
+def parse_programme(payload: Any, day: dt.date, check: RowCheck = _no_check) -> Parsed[dict[str, list[dict[str, Any]]]]:
     """``programme/{DDMMYYYY}`` -> rows of ``daily_program``, ``race_meeting`` and ``race``.
 
     A race that cannot be read is rejected alone (``pmu.race``); a meeting that cannot be read is
@@ -175,6 +192,7 @@ def parse_programme(payload: Any, day: dt.date) -> Parsed[dict[str, list[dict[st
                 raise RecordError("meeting number appears twice", record=f"R{meeting_num}", field="numOfficiel")
             seen_meetings.add(meeting_num)
             meeting, courses, hippo = _meeting_row(fields, day, meeting_num)
+            check(RACE_MEETING, meeting, f"R{meeting_num}")
         except RecordError as error:
             key = {"program_date": day} if meeting_num is None else {"program_date": day, "meeting_num": meeting_num}
             rejects.append(Reject(error, record=reunion, key=key, table=None, day=day, name=name))
@@ -195,7 +213,9 @@ def parse_programme(payload: Any, day: dt.date) -> Parsed[dict[str, list[dict[st
                         "race number appears twice", record=f"R{meeting_num}C{race_num}", field="numOrdre"
                     )
                 seen_races.add(race_num)
-                races.append(_race_row(fields, day, meeting_num, race_num, hippo, meeting["is_cancelled"]))
+                row = _race_row(fields, day, meeting_num, race_num, hippo, meeting["is_cancelled"])
+                check(RACE, row, f"R{meeting_num}C{race_num}")
+                races.append(row)
             except RecordError as error:
                 key = {"program_date": day, "meeting_num": meeting_num}
                 if race_num is not None:
@@ -349,7 +369,7 @@ def _positions(arrival_order: Sequence[Sequence[int]] | None) -> tuple[dict[int,
 
 
 def parse_participants(
-    payload: Any, race: RaceRef, arrival_order: Sequence[Sequence[int]] | None = None
+    payload: Any, race: RaceRef, arrival_order: Sequence[Sequence[int]] | None = None, check: RowCheck = _no_check
 ) -> Parsed[dict[str, list[dict[str, Any]]]]:
     """``.../participants`` -> rows of ``horse``, ``jockey``, ``trainer`` and ``race_participant``.
 
@@ -377,6 +397,9 @@ def parse_participants(
                 )
             seen.add(num)
             horse, jockey, trainer, runner = _runner_rows(p, race, num, positions, dead_heat)
+            for table, row in ((RACE_PARTICIPANT, runner), (HORSE, horse), (JOCKEY, jockey), (TRAINER, trainer)):
+                if row is not None:
+                    check(table, row, f"{race.label} runner {num}")
         except RecordError as error:
             key = {**race_key} if num is None else {**race_key, "horse_num": num}
             rejects.append(Reject(error, record=raw, key=key, table=RACE_PARTICIPANT, day=race.program_date, name=name))
@@ -602,7 +625,7 @@ def canonical_bet_type(code: str) -> str:
     return base.removesuffix("_INTERNATIONAL")
 
 
-def parse_rapports(payload: Any, race: RaceRef) -> Parsed[dict[str, list[dict[str, Any]]]]:
+def parse_rapports(payload: Any, race: RaceRef, check: RowCheck = _no_check) -> Parsed[dict[str, list[dict[str, Any]]]]:
     """``.../rapports-definitifs`` (a bare array) -> ``race_bet`` and ``bet_report`` rows.
 
     An empty array means "not published yet": both lists come back empty. A dividend line that
@@ -633,6 +656,7 @@ def parse_rapports(payload: Any, race: RaceRef) -> Parsed[dict[str, list[dict[st
                 raise RecordError("bet type appears twice", record=where, field="typePari")
             seen_bets.add(code)
             bet_row = _bet_row(bet, race_key, code, where)
+            check(RACE_BET, {**bet_row, "line_count": 0}, where)
             raw_lines = _list(bet.get("rapports"), where, "rapports")
         except RecordError as error:
             key = {**race_key} if code is None else {**race_key, "bet_type_code": code}
@@ -643,6 +667,7 @@ def parse_rapports(payload: Any, race: RaceRef) -> Parsed[dict[str, list[dict[st
             lwhere = f"{where} line #{l_index + 1}"
             try:
                 row = _line_row(_obj(line, lwhere, "rapports"), bet, bet_row, lwhere)
+                check(BET_REPORT, row, lwhere)
             except RecordError as error:
                 key = {**race_key, "bet_type_code": code}
                 if isinstance(line, Mapping):
