@@ -533,3 +533,65 @@ def test_feed_names_with_spaces_and_punctuation(tmp_path: Path) -> None:
     wh = Warehouse(url)
     assert [r["source"] for r in wh.fetch(sa.select(tables.event.c.source))] == ["ics:Ville / Bibliothèques: été"]
     wh.engine.dispose()
+
+
+def test_a_range_letter_is_resolved_by_a_replay_of_its_day_alone(
+    warehouse: Warehouse, warehouse_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A record dead-lettered by a ranged run is filed under its day; a one-day replay inside the
+    range reads the range's stored fetch and resolves it (no call to the portal)."""
+    records = montreal_records()
+    victim = sorted(expected_montreal(records, *RANGE))[2]
+    victim_day = next(r["date_debut"][:10] for r in records if r["url_fiche"].endswith(f"-{victim}"))
+    real = parse._montreal_row
+
+    def broken(record, zone, notes):
+        if record.get("url_fiche", "").endswith(f"-{victim}"):
+            raise notes.fail("date_debut", "simulated parser bug")
+        return real(record, zone, notes)
+
+    monkeypatch.setattr(parse, "_montreal_row", broken)
+    data = tmp_path / "d"
+    with Api(ckan_route(records)) as ckan:
+        assert run([montreal], resources(warehouse_url, data, ckan=ckan.url)).success
+    [letter] = RawStore(data).dead_letters("montreal")
+    assert letter.partition == victim_day
+
+    monkeypatch.setattr(parse, "_montreal_row", real)
+    replay = run(
+        [montreal],
+        resources(warehouse_url, data),  # unreachable portal
+        rng=(victim_day, victim_day),
+        run_config={"ops": {"events__montreal": {"config": {"reprocess_from_raw": True}}}},
+    )
+    assert replay.success
+    assert RawStore(data).dead_letters("montreal") == []
+    m = meta(replay, montreal)
+    assert m["partitions"] == 1 and m["created"] == 1  # only the victim's day, and the victim is new
+    [job] = [j for j in Ledger(warehouse).jobs(asset_key="events/montreal") if j["run_id"] == replay.run_id]
+    assert (job["partition_key"], job["provider"], job["status"]) == (victim_day, "raw store replay", "completed")
+    assert job["metadata"]["fetch_window"][2] == f"{RANGE[0]}_{RANGE[1]}"  # the range's fetch served it
+
+
+def test_credentials_in_a_configured_url_reach_no_ledger_log_metadata_or_raw_file(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    records = montreal_records()
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    with Api(ckan_route(records)) as ckan:
+        secret_url = ckan.url.replace("http://", "http://portal-user:s3cr3t-pw@")
+        result = run([montreal], resources(url, tmp_path / "d", ckan=secret_url))
+    assert result.success
+    wh = Warehouse(url)
+    try:
+        jobs = Ledger(wh).jobs()
+        assert jobs and all("s3cr3t" not in json.dumps(j, default=str) for j in jobs)
+        assert {j["provider"] for j in jobs} == {f"ckan {ckan.url.removeprefix('http://')}"}
+    finally:
+        wh.engine.dispose()
+    stored = [gzip.decompress(p.read_bytes()) if p.suffix == ".gz" else p.read_bytes()
+              for p in (tmp_path / "d").rglob("*") if p.is_file()]  # fmt: skip
+    assert stored and not any(b"s3cr3t" in body for body in stored)
+    assert "s3cr3t" not in json.dumps(meta(result, montreal), default=str)
+    assert "s3cr3t" not in caplog.text
+    assert not any("s3cr3t" in str(e.message or "") for e in result.all_events)
