@@ -134,8 +134,10 @@ class Ledger:
         target: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         is_alive: Callable[[str], bool] | None = None,
+        start: bool = False,
     ) -> int:
-        """Record a pending job; links it to the last failed attempt of the same partition.
+        """Record a pending job (``processing`` at once with ``start``); links it to the last failed
+        attempt of the same partition.
 
         Jobs of the same asset and partition still ``processing`` whose run is not alive (by
         ``is_alive(run_id)``; without it, any other run counts as dead) are closed as ``failed``
@@ -145,12 +147,19 @@ class Ledger:
             ingestion_job.c.asset_key == asset_key, _eq_or_null(ingestion_job.c.partition_key, partition_key)
         )
         with self.warehouse.engine.begin() as conn:
-            stale = conn.execute(
-                sa.select(ingestion_job.c.id, ingestion_job.c.run_id).where(same, ingestion_job.c.status == PROCESSING)
+            earlier = conn.execute(
+                sa.select(ingestion_job.c.id, ingestion_job.c.run_id, ingestion_job.c.status)
+                .where(same)
+                .order_by(ingestion_job.c.id.desc())
             ).all()
-            for job in stale:
+            last_status = earlier[0].status if earlier else None
+            for job in earlier:
+                if job.status != PROCESSING:
+                    continue
                 if job.run_id != run_id and is_alive is not None and job.run_id and is_alive(job.run_id):
                     continue
+                if job is earlier[0]:
+                    last_status = FAILED
                 conn.execute(
                     sa.update(ingestion_job)
                     .where(ingestion_job.c.id == job.id, ingestion_job.c.status == PROCESSING)
@@ -161,13 +170,7 @@ class Ledger:
                         f"(found processing when run {run_id} started)",
                     )
                 )
-            last = conn.execute(
-                sa.select(ingestion_job.c.id, ingestion_job.c.status)
-                .where(same)
-                .order_by(ingestion_job.c.id.desc())
-                .limit(1)
-            ).first()
-            retry_of = last.id if last is not None and last.status == FAILED else None
+            retry_of = earlier[0].id if earlier and last_status == FAILED else None
             return int(
                 conn.execute(
                     sa.insert(ingestion_job)
@@ -178,7 +181,8 @@ class Ledger:
                         run_id=run_id,
                         provider=provider,
                         target=target,
-                        status=PENDING,
+                        status=PROCESSING if start else PENDING,
+                        started_at=_now() if start else None,
                         metadata=jsonable(metadata or {}),
                         retry_of=retry_of,
                     )
@@ -194,8 +198,12 @@ class Ledger:
         message: str | None = None,
         counts: JobCounts | None = None,
         metadata: Mapping[str, Any] | None = None,
+        merge: bool = True,
     ) -> None:
-        """Move ``job_id`` to ``status`` or raise ``InvalidTransition``."""
+        """Move ``job_id`` to ``status`` or raise ``InvalidTransition``.
+
+        ``metadata`` is merged into the stored metadata, or replaces it with ``merge=False`` (a
+        handle that holds the whole metadata saves the read)."""
         if status not in TRANSITIONS:
             raise InvalidTransition(f"no transition leads to {status!r}")
         values: dict[str, Any] = {"status": status}
@@ -209,7 +217,7 @@ class Ledger:
             values.update(counts.as_dict())
         with self.warehouse.engine.begin() as conn:
             if metadata is not None:
-                values["metadata"] = {**self._metadata(conn, job_id), **jsonable(metadata)}
+                values["metadata"] = {**(self._metadata(conn, job_id) if merge else {}), **jsonable(metadata)}
             result = conn.execute(
                 sa.update(ingestion_job)
                 .where(ingestion_job.c.id == job_id)
@@ -220,10 +228,12 @@ class Ledger:
                 current = conn.execute(sa.select(ingestion_job.c.status).where(ingestion_job.c.id == job_id)).scalar()
                 raise InvalidTransition(f"job {job_id}: cannot go from {current!r} to {status!r}")
 
-    def record_counts(self, job_id: int, counts: JobCounts) -> None:
-        """Write the counts of a processing job (called as each table's load commits)."""
+    def record_counts(self, job_id: int, counts: JobCounts, metadata: Mapping[str, Any] | None = None) -> None:
+        """Write the counts of a processing job (called as each table's load commits); ``metadata``
+        is the job's whole metadata when the caller holds it (no read)."""
         with self.warehouse.engine.begin() as conn:
-            merged = {**self._metadata(conn, job_id), "tables": counts.tables}
+            base = dict(metadata) if metadata is not None else self._metadata(conn, job_id)
+            merged = {**base, "tables": counts.tables}
             conn.execute(
                 sa.update(ingestion_job)
                 .where(ingestion_job.c.id == job_id)
@@ -264,9 +274,8 @@ class Ledger:
         The block reports counts and errors on the handle; on a clean exit the job ends
         ``completed``, or ``completed_with_errors`` when records were rejected.
         """
-        job_id = self.create(**kwargs)
-        self.transition(job_id, PROCESSING)
-        handle = JobHandle(self, job_id)
+        job_id = self.create(**kwargs, start=True)
+        handle = JobHandle(self, job_id, metadata=jsonable(kwargs.get("metadata") or {}))
         try:
             yield handle
         except BaseException as exc:
@@ -276,13 +285,16 @@ class Ledger:
                 message=f"{type(exc).__name__}: {exc}",
                 counts=handle.counts,
                 metadata=handle.metadata,
+                merge=False,
             )
             raise
         status = COMPLETED_WITH_ERRORS if handle.counts.rejected or handle.errors else COMPLETED
         handle.metadata["tables"] = handle.counts.tables
         if handle.errors:
             handle.metadata["errors"] = handle.errors[:100]
-        self.transition(job_id, status, message=handle.summary(), counts=handle.counts, metadata=handle.metadata)
+        self.transition(
+            job_id, status, message=handle.summary(), counts=handle.counts, metadata=handle.metadata, merge=False
+        )
         handle.status = status
 
     def _metadata(self, conn: sa.Connection, job_id: int) -> dict[str, Any]:
@@ -304,14 +316,15 @@ class JobHandle:
     def loaded(self, result: LoadResult) -> None:
         """Count a committed load, and write the counts to the ledger now (a crash keeps them)."""
         self.counts.add(result)
-        self.ledger.record_counts(self.job_id, self.counts)
+        self.ledger.record_counts(self.job_id, self.counts, self.metadata)
 
     def rejected(self, error: str, count: int = 1) -> None:
         self.counts.rejected += count
         self.errors.append(_clean(error))
 
     def progress(self, **progress: Any) -> None:
-        self.ledger.progress(self.job_id, **progress)
+        self.metadata["progress"] = {**self.metadata.get("progress", {}), **jsonable(progress)}
+        self.ledger.record_counts(self.job_id, self.counts, self.metadata)
 
     def summary(self) -> str:
         c = self.counts
