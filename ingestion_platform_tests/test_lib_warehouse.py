@@ -441,3 +441,32 @@ def test_20k_rows_are_streamed(warehouse: Warehouse, monkeypatch: pytest.MonkeyP
     assert seen_at_write[0] < total / 2
     assert seen_at_write == sorted(seen_at_write)
     assert counts(warehouse.load(table, rows())) == (0, 0, total, 0, 0)
+
+
+def test_count_by_gives_the_figures_per_day_of_one_load(warehouse: Warehouse) -> None:
+    import datetime as dt
+
+    table = sa.Table(
+        "per_day",
+        sa.MetaData(schema="wh_by"),
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("day", sa.Date, nullable=False),
+        sa.Column("value", sa.Text),
+        *lineage_columns(),
+    )
+    d1, d2, d3 = dt.date(2026, 6, 1), dt.date(2026, 6, 2), dt.date(2026, 6, 3)
+    first = [{"id": 1, "day": d1, "value": "a"}, {"id": 2, "day": d1, "value": "b"}, {"id": 3, "day": d2, "value": "c"},
+             {"id": 4, "day": d3, "value": "d"}]  # fmt: skip
+    warehouse.load(table, first)
+    again = [
+        {"id": 1, "day": d1, "value": "a"},
+        {"id": 2, "day": d1, "value": "B"},
+        {"id": 5, "day": d2, "value": "e"},
+        {"id": 5, "day": d2, "value": "e2"},
+    ]  # fmt: skip  (id 3 gone from d2, d3 not in the window)
+    window = table.c.day.in_([d1, d2])
+    result = warehouse.load(table, again, mode="replace_window", window=window, count_by="day")
+    figures = {day: (r.received, r.created, r.updated, r.unchanged, r.deleted) for day, r in result.by.items()}
+    assert figures == {d1: (2, 0, 1, 1, 0), d2: (2, 1, 0, 0, 1)}
+    assert (result.created, result.updated, result.unchanged, result.deleted) == (1, 1, 1, 1)
+    assert {r["id"]: r["value"] for r in warehouse.fetch(sa.select(table))} == {1: "a", 2: "B", 4: "d", 5: "e2"}

@@ -372,9 +372,10 @@ class PartitionLoad:
                 day_rows = by_day.get(row[contract.day_column])
                 if day_rows is not None:
                     day_rows.append(row)
-            for day, day_rows in by_day.items():
-                if day_rows or contract.mode == "replace_window":
-                    total = total + self._load_day(contract, day_rows, day, scope_values, complete, run_id)
+            if len(self.days) == 1:
+                total = self._load_day(contract, by_day[self.day], self.day, scope_values, complete, run_id)
+            else:
+                total = self._load_days(contract, by_day, scope_values, complete, run_id)
         total.table, total.mode = table.fullname, contract.mode
         self._resolve_loaded(contract, good)
         return total
@@ -427,6 +428,47 @@ class PartitionLoad:
             per_day[table.fullname] = result if previous is None else previous + result
         return result
 
+    def _load_days(
+        self,
+        contract: TableContract,
+        by_day: dict[dt.date, list[Mapping[str, Any]]],
+        scope: list[tuple[Any, ...]] | None,
+        complete: bool,
+        run_id: str | None,
+    ) -> LoadResult:
+        """The unit's days in one load (one transaction), counted per day (``count_by`` the day column)."""
+        table, mode, window = contract.table, contract.mode, None
+        if mode == "replace_window":
+            allowed, spared = [], []
+            for day in self.days:
+                keys, partial = self._spared_keys(contract, day)
+                if complete and not partial:
+                    allowed.append(day)
+                    spared += [k for k in keys if k not in spared]
+            if len(allowed) < len(self.days):
+                note = f"{table.fullname}: fetch incomplete, rows the source no longer lists were not deleted"
+                if note not in self.pending:
+                    self.pending.append(note)
+            if allowed:
+                window = self._window(contract, None, scope, spared, days=allowed)
+            else:
+                mode = "upsert"
+        rows = [row for day_rows in by_day.values() for row in day_rows]
+        result = self.warehouse.load(table, rows, mode=mode, window=window, run_id=run_id, count_by=contract.day_column)
+        for day in self.days:
+            day_result = result.by.get(day) or LoadResult(table=table.fullname, mode=mode)
+            self._job_of(day).loaded(day_result)
+            with self._lock:
+                per_day = self.day_results.setdefault(day, {})
+                previous = per_day.get(table.fullname)
+                per_day[table.fullname] = day_result if previous is None else previous + day_result
+        with self._lock:
+            plain = LoadResult(table.fullname, mode, result.received, result.created, result.updated,
+                               result.unchanged, result.deleted)  # fmt: skip
+            previous = self.results.get(table.fullname)
+            self.results[table.fullname] = plain if previous is None else previous + plain
+        return plain
+
     def _spared_keys(self, contract: TableContract, day: dt.date | None) -> tuple[list[Mapping[str, Any]], bool]:
         """Keys of the records rejected for this table and day (never deleted), and whether one of them
         had no key (then the load is partial: nothing is deleted)."""
@@ -449,11 +491,14 @@ class PartitionLoad:
         day: dt.date | None,
         scope: list[tuple[Any, ...]] | None,
         spared: list[Mapping[str, Any]],
+        days: list[dt.date] | None = None,
     ) -> sa.ColumnElement[bool]:
         table = contract.table
         terms: list[sa.ColumnElement[bool]] = []
         if contract.day_column is not None and day is not None:
             terms.append(table.c[contract.day_column] == day)
+        if contract.day_column is not None and days:
+            terms.append(table.c[contract.day_column].in_(days))
         if contract.scope_columns:
             columns = [table.c[c] for c in contract.scope_columns]
             values = scope or [(None,) * len(columns)]

@@ -32,7 +32,7 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +92,8 @@ class LoadResult:
     updated: int = 0
     unchanged: int = 0
     deleted: int = 0
+    by: dict[Any, LoadResult] = field(default_factory=dict, repr=False, compare=False)
+    """With ``Warehouse.load(count_by=column)``: the same figures per value of that column (per day)."""
 
     @property
     def duplicates(self) -> int:
@@ -99,7 +101,8 @@ class LoadResult:
         return self.received - self.created - self.updated - self.unchanged
 
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "duplicates": self.duplicates}
+        figures = {k: v for k, v in asdict(self).items() if k != "by"}
+        return {**figures, "duplicates": self.duplicates}
 
     def __add__(self, other: LoadResult) -> LoadResult:
         return LoadResult(
@@ -212,6 +215,7 @@ class Warehouse:
         window: sa.ColumnElement[bool] | Mapping[str, Any] | None = None,
         run_id: str | None = None,
         connection: Connection | None = None,
+        count_by: str | None = None,
     ) -> LoadResult:
         """Load ``rows`` (mappings keyed by column name) into ``table`` in one transaction.
 
@@ -228,9 +232,9 @@ class Warehouse:
         self.ensure_tables([table])
         try:
             if connection is not None:
-                return self._load(connection, table, rows, mode, window, run_id)
+                return self._load(connection, table, rows, mode, window, run_id, count_by)
             with self.engine.begin() as conn:
-                return self._load(conn, table, rows, mode, window, run_id)
+                return self._load(conn, table, rows, mode, window, run_id, count_by)
         except (sa.exc.DBAPIError, self.engine.dialect.loaded_dbapi.Error) as exc:
             # COPY runs on the raw psycopg2 cursor: its errors arrive unwrapped by SQLAlchemy.
             orig = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
@@ -245,28 +249,42 @@ class Warehouse:
         mode: str,
         window: sa.ColumnElement[bool] | Mapping[str, Any] | None,
         run_id: str | None,
+        count_by: str | None = None,
     ) -> LoadResult:
         data_cols = [c for c in table.columns if c.name not in LINEAGE_COLUMNS]
         key_cols = [c.name for c in table.primary_key.columns]
         stage = _stage_table(table, data_cols)
         stage.create(conn)
-        if self.dialect == "postgresql":
-            received = _copy_into(conn, stage, data_cols, rows)
-        else:
-            received = _executemany_into(conn, stage, data_cols, rows)
+        received = (_copy_into if self.dialect == "postgresql" else _executemany_into)(conn, stage, data_cols, rows)
+        by: dict[Any, LoadResult] | None = None
+        if count_by is not None:  # rows received per day, duplicates included
+            column = stage.c[count_by]
+            by = {
+                value: LoadResult(table=table.fullname, mode=mode, received=int(n))
+                for value, n in conn.execute(sa.select(column, sa.func.count()).group_by(column))
+            }
+        if self.dialect == "sqlite":
             _sqlite_dedupe(conn, stage, key_cols)
         result = LoadResult(table=table.fullname, mode=mode, received=received)
         now = dt.datetime.now(dt.UTC)
         if self.dialect == "postgresql":
             created, updated, distinct = _pg_merge(
-                conn, table, stage, data_cols, key_cols, mode, now, run_id, received, self.pg_work_mem
+                conn, table, stage, data_cols, key_cols, mode, now, run_id, received, self.pg_work_mem, by, count_by
             )
         else:
+            if by is not None:
+                _count_by(conn, table, stage, data_cols, key_cols, mode, by, count_by)  # type: ignore[arg-type]
             created, updated, distinct = _sqlite_merge(conn, table, stage, data_cols, key_cols, mode, now, run_id)
         result.created, result.updated = created, updated
         result.unchanged = distinct - created - updated
         if mode == "replace_window":
-            result.deleted = _delete_missing(conn, table, stage, key_cols, _window_clause(table, window))
+            deleted = _delete_missing(conn, table, stage, key_cols, _window_clause(table, window), count_by)
+            result.deleted = sum(deleted.values())
+            for value, n in deleted.items():
+                if by is not None:
+                    by.setdefault(value, LoadResult(table=table.fullname, mode=mode)).deleted = n
+        if by is not None:
+            result.by = by
         # On failure the transaction rolls back, which also removes the temporary stage.
         stage.drop(conn)
         return result
@@ -488,6 +506,8 @@ def _pg_merge(
     run_id: str | None,
     received: int,
     work_mem: str,
+    by: dict[Any, LoadResult] | None = None,
+    count_by: str | None = None,
 ) -> tuple[int, int, int]:
     def run(source: sa.Select) -> tuple[int, int]:
         stmt = _upsert_stmt(pg.insert, table, source, data_cols, key_cols, mode)
@@ -507,6 +527,8 @@ def _pg_merge(
     keys = sa.select(*[stage.c[k] for k in key_cols]).distinct().subquery()
     distinct = conn.execute(sa.select(sa.func.count()).select_from(keys)).scalar_one()
     stage_rows = stage if distinct == received else _pg_last_per_key(stage, key_cols)
+    if by is not None and count_by is not None:
+        _count_by(conn, table, stage_rows, data_cols, key_cols, mode, by, count_by)
     created, updated = run(_source_select(stage_rows, data_cols, now, run_id))
     return created, updated, int(distinct)
 
@@ -538,6 +560,34 @@ def _sqlite_merge(
     return int(created), int(updated), int(distinct)
 
 
+def _count_by(
+    conn: Connection,
+    table: sa.Table,
+    stage_rows: Any,
+    data_cols: Sequence[sa.Column],
+    key_cols: Sequence[str],
+    mode: str,
+    by: dict[Any, LoadResult],
+    count_by: str,
+) -> None:
+    """Created / updated / unchanged per value of ``count_by``, read before the merge in its transaction."""
+    column = stage_rows.c[count_by]
+    match = sa.and_(*[table.c[k] == stage_rows.c[k] for k in key_cols])
+    value_cols = [c for c in data_cols if c.name not in key_cols]
+    distinct = dict(conn.execute(sa.select(column, sa.func.count()).group_by(column)).all())
+    created = dict(
+        conn.execute(sa.select(column, sa.func.count()).where(~sa.exists().where(match)).group_by(column)).all()
+    )
+    updated: dict[Any, int] = {}
+    if mode != "insert_missing" and value_cols:
+        changed = sa.select(column, sa.func.count()).select_from(stage_rows.join(table, match))
+        updated = dict(conn.execute(changed.where(_changed(table, stage_rows.c, value_cols)).group_by(column)).all())
+    for value, n in distinct.items():
+        entry = by.setdefault(value, LoadResult(table=table.fullname, mode=mode))
+        entry.created, entry.updated = int(created.get(value, 0)), int(updated.get(value, 0))
+        entry.unchanged = int(n) - entry.created - entry.updated
+
+
 def _window_clause(
     table: sa.Table, window: sa.ColumnElement[bool] | Mapping[str, Any] | None
 ) -> sa.ColumnElement[bool]:
@@ -549,11 +599,22 @@ def _window_clause(
 
 
 def _delete_missing(
-    conn: Connection, table: sa.Table, stage: sa.Table, key_cols: Sequence[str], window: sa.ColumnElement[bool]
-) -> int:
+    conn: Connection,
+    table: sa.Table,
+    stage: sa.Table,
+    key_cols: Sequence[str],
+    window: sa.ColumnElement[bool],
+    count_by: str | None = None,
+) -> dict[Any, int]:
+    """Rows of the window whose keys were not staged, deleted; counted per ``count_by`` value."""
     match = sa.and_(*[table.c[k] == stage.c[k] for k in key_cols])
     stmt = sa.delete(table).where(window).where(~sa.exists().where(match))
-    return max(conn.execute(stmt).rowcount, 0)
+    if count_by is None:
+        return {None: max(conn.execute(stmt).rowcount, 0)}
+    counts: dict[Any, int] = {}
+    for (value,) in conn.execute(stmt.returning(table.c[count_by])):
+        counts[value] = counts.get(value, 0) + 1
+    return counts
 
 
 def _normalise_url(url: str) -> sa.URL:
