@@ -132,10 +132,20 @@ def clean_text(value: Any) -> str | None:
     return text or None
 
 
+# A necessary sign of UTF-8 read as Windows-1252 or Latin-1: a lead byte (U+00C2..U+00F4 when read so)
+# followed by a continuation byte (0x80..0xBF read as Latin-1 or as Windows-1252's characters there).
+# Checked first because ftfy's own check costs ~0.3 us a character and most French text has no mojibake.
+_MOJIBAKE_PAIR = re.compile(
+    "[\u00c2-\u00f4][\u0080-\u00bf\u20ac\u201a\u0192\u201e\u2026\u2020\u2021\u02c6\u2030\u0160"
+    "\u2039\u0152\u017d\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u02dc\u2122\u0161\u203a\u0153"
+    "\u017e\u0178]"
+)
+
+
 def repair_mojibake(text: str | None) -> tuple[str | None, bool]:
     """``(text, changed)``: UTF-8 that was decoded as Windows-1252/Latin-1 repaired (``"MontrÃ©al"`` →
     ``"Montréal"``, ``"Ã\\xa0"`` → ``"à"``), through ftfy's encoding fixer; correct text is returned unchanged."""
-    if not text or text.isascii():
+    if not text or text.isascii() or not _MOJIBAKE_PAIR.search(text):
         return text, False
     fixed = ftfy.fix_text(text, _MOJIBAKE_ONLY)
     return fixed, fixed != text
