@@ -53,13 +53,15 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+
+import ingestion_platform
+from ingestion_platform.lib.warehouse import LINEAGE_COLUMNS, lineage_columns
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:  # ingestion_platform_tests is not an installed package
-    sys.path.insert(0, str(REPO_ROOT))
-
-import sqlalchemy as sa  # noqa: E402
-
-from ingestion_platform.lib.warehouse import LINEAGE_COLUMNS, lineage_columns  # noqa: E402
+# The recorded data lives beside the repository (as for the tests); a git worktree elsewhere points at it
+# with INGESTION_SHARED_DIR.
+SHARED = Path(os.environ.get("INGESTION_SHARED_DIR") or REPO_ROOT.parent / "shared")
 
 DEFAULT_URL = "postgresql://root@127.0.0.1:5432/test"
 SCRATCH_DB = "ingestion_bench"
@@ -69,7 +71,7 @@ BASELINE = "horse_race_history_copy"
 WARMUP = "warmup"
 PHASES = ("copy", "first", "rerun", "changed")
 PMU_DAY = dt.date(2025, 11, 5)
-PMU_CAPTURES = REPO_ROOT.parent / "shared" / "pmu" / PMU_DAY.strftime("%d%m%Y")
+PMU_CAPTURES = SHARED / "pmu" / PMU_DAY.strftime("%d%m%Y")
 CHUNK_BYTES = 1 << 20
 
 TARGET_FIRST = 0.5
@@ -364,7 +366,7 @@ def table_text(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 # -- (c) events ------------------------------------------------------------------------------
-MONTREAL_SAMPLE = Path(__file__).resolve().parents[1].parent / "shared" / "events" / "montreal"
+MONTREAL_SAMPLE = SHARED / "events" / "montreal"
 
 
 def montreal_pages(n: int, page_size: int = 1000) -> list[bytes]:
@@ -830,6 +832,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     say(f"ingestion_platform benchmarks  {dt.datetime.now():%Y-%m-%d %H:%M}  python {sys.version.split()[0]}")
     say(f"host: {os.cpu_count()} CPUs, {os.uname().sysname} {os.uname().release}")
+    say(f"package: {Path(ingestion_platform.__file__).parent}; recorded data: {SHARED}")
     wh = pmu = None
     if args.only in (None, "warehouse"):
         say()
