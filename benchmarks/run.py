@@ -1,10 +1,12 @@
-"""Side-by-side benchmarks: warehouse upsert vs plain COPY, and one PMU day sequential vs concurrent.
+"""Side-by-side benchmarks: warehouse upsert vs plain COPY, one PMU day sequential vs concurrent, the events path.
 
-Not part of the test run. Usage (from the repository root)::
+Not part of the test run. Usage (from the repository root, with the project installed: ``make install``)::
 
-    .venv/bin/python benchmarks/run.py                 # 100k and 1M rows, then the PMU day
+    .venv/bin/python benchmarks/run.py                 # 100k and 1M rows, then the PMU day and the events
     .venv/bin/python benchmarks/run.py --quick         # 10k and 100k rows
-    .venv/bin/python benchmarks/run.py --only pmu      # just the PMU day
+    .venv/bin/python benchmarks/run.py --only pmu      # just the PMU day (or warehouse, events)
+
+The recorded data is read from ``../shared`` beside the repository, or ``INGESTION_SHARED_DIR``.
 
 (a) Warehouse, on PostgreSQL, in a scratch database created and dropped by this script.
     Rows are shaped like ``pmu.horse_race_history`` (4-column text/date key, 15 value columns
@@ -24,12 +26,19 @@ Not part of the test run. Usage (from the repository root)::
     the upsert's throughput as a fraction of plain COPY's. The ``stage``/``merge`` columns split
     the upsert into the COPY into its temporary stage and the set-based merge statements.
 
-(b) PMU day: the recorded day 05/11/2025 (``../shared/pmu/05112025``) is laid out as a replay
+(b) PMU day: the recorded day 05/11/2025 (``shared/pmu/05112025``) is laid out as a replay
     directory in a temporary directory and served by ``ingestion_platform_tests.pmu_server``
     with a fixed latency per request. The fetch phase (programme, then participants of every race
     through ``PmuApi.client()``) runs with ``max_concurrency`` 1, 8 (the default) and 16; then, when the PMU
     assets import, a full ``dg.materialize`` of programme + participants on a SQLite warehouse
-    with concurrency 1 and 6 (in a subprocess, so Dagster's logs stay out of the report).
+    with concurrency 1 and 8, and 8 again with the assets' checks (each in a subprocess, so Dagster's
+    logs stay out of the report).
+
+(c) Events: ``--events`` records shaped like the recorded Montréal sample (``shared/events/montreal``),
+    as CKAN pages: decode + parse + map, cross-source dedupe, validation against the Montréal table
+    contract, then on PostgreSQL a plain ``Warehouse.load`` upsert (first, re-run) and the asset's own
+    load step: ``lib.ingest.PartitionLoad`` over a 92-day window (rows re-dated onto it), one
+    ``replace_window`` load and one ledger job per day (first, re-run).
 """
 
 from __future__ import annotations
@@ -53,13 +62,15 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+
+import ingestion_platform
+from ingestion_platform.lib.warehouse import LINEAGE_COLUMNS, lineage_columns
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:  # ingestion_platform_tests is not an installed package
-    sys.path.insert(0, str(REPO_ROOT))
-
-import sqlalchemy as sa  # noqa: E402
-
-from ingestion_platform.lib.warehouse import LINEAGE_COLUMNS, lineage_columns  # noqa: E402
+# The recorded data lives beside the repository (as for the tests); a git worktree elsewhere points at it
+# with INGESTION_SHARED_DIR.
+SHARED = Path(os.environ.get("INGESTION_SHARED_DIR") or REPO_ROOT.parent / "shared")
 
 DEFAULT_URL = "postgresql://root@127.0.0.1:5432/test"
 SCRATCH_DB = "ingestion_bench"
@@ -69,7 +80,7 @@ BASELINE = "horse_race_history_copy"
 WARMUP = "warmup"
 PHASES = ("copy", "first", "rerun", "changed")
 PMU_DAY = dt.date(2025, 11, 5)
-PMU_CAPTURES = REPO_ROOT.parent / "shared" / "pmu" / PMU_DAY.strftime("%d%m%Y")
+PMU_CAPTURES = SHARED / "pmu" / PMU_DAY.strftime("%d%m%Y")
 CHUNK_BYTES = 1 << 20
 
 TARGET_FIRST = 0.5
@@ -313,7 +324,7 @@ def child_warehouse(url: str, phase: str, size: int, repeats: int, first_rep: in
     }
 
 
-def child_materialize(base_url: str, concurrency: int) -> dict[str, Any]:
+def child_materialize(base_url: str, concurrency: int, with_checks: bool = False) -> dict[str, Any]:
     from ingestion_platform.defs.pmu.assets import participants, programme
     from ingestion_platform_tests.pmu_helpers import run_pmu
 
@@ -326,15 +337,23 @@ def child_materialize(base_url: str, concurrency: int) -> dict[str, Any]:
             base_url=base_url,
             partition_key=PMU_DAY.isoformat(),
             selection=[programme, participants],
-            with_checks=False,
+            with_checks=with_checks,
             max_concurrency=concurrency,
         )
         seconds = time.perf_counter() - started
         if not result.success:
             raise RuntimeError(f"materialize with max_concurrency={concurrency} failed")
+        checks = result.get_asset_check_evaluations()
+        failed = [c.check_name for c in checks if not c.passed]
+        if with_checks and (not checks or failed):
+            raise RuntimeError(f"materialize with checks: {len(checks)} checks ran, failed: {failed}")
         events = result.asset_materializations_for_node(participants.op.name)
         meta = {k: getattr(v, "value", v) for k, v in events[-1].metadata.items()} if events else {}
-    return {"seconds": seconds, "metadata": {k: v for k, v in meta.items() if isinstance(v, (int, float, str))}}
+    return {
+        "seconds": seconds,
+        "checks": len(checks),
+        "metadata": {k: v for k, v in meta.items() if isinstance(v, (int, float, str))},
+    }
 
 
 def run_child(args: list[str], timeout: float = 1800) -> dict[str, Any]:
@@ -364,7 +383,7 @@ def table_text(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 # -- (c) events ------------------------------------------------------------------------------
-MONTREAL_SAMPLE = Path(__file__).resolve().parents[1].parent / "shared" / "events" / "montreal"
+MONTREAL_SAMPLE = SHARED / "events" / "montreal"
 
 
 def montreal_pages(n: int, page_size: int = 1000) -> list[bytes]:
@@ -384,6 +403,47 @@ def montreal_pages(n: int, page_size: int = 1000) -> list[bytes]:
     return pages
 
 
+EVENTS_WINDOW_START = dt.date(2026, 10, 1)
+EVENTS_WINDOW_DAYS = 92  # a quarter: the window of a ranged Montréal run (one fetch, rows split per day)
+
+
+def in_window(rows: list[dict[str, Any]], start: dt.date, days: int) -> list[dict[str, Any]]:
+    """The rows re-dated onto ``days`` days from ``start`` (row i on day i mod days), dates and instants shifted
+    alike; every other value is kept."""
+    out = []
+    for i, row in enumerate(rows):
+        shift = start + dt.timedelta(days=i % days) - row["start_date"]
+        moved = dict(row)
+        for name in ("start_date", "end_date", "starts_at", "ends_at", "start_local"):
+            if moved.get(name) is not None:
+                moved[name] += shift
+        out.append(moved)
+    return out
+
+
+def load_as_asset(wh: Any, rows: list[dict[str, Any]], days: list[dt.date], contracts: Any, run_id: str) -> Any:
+    """The Montréal asset's load step after a complete fetch: ``lib.ingest.PartitionLoad`` over the run's days
+    (one ledger job per day), rows validated against the contract and loaded one ``replace_window`` per day."""
+    from ingestion_platform.defs.events import tables
+    from ingestion_platform.lib.ingest import PartitionLoad
+    from ingestion_platform.lib.raw_store import RawStore, window_label
+
+    with (
+        tempfile.TemporaryDirectory(prefix="events-bench-raw-") as raw,
+        PartitionLoad.open(
+            source="montreal",
+            asset_key="events/montreal",
+            partition=window_label(days[0], days[-1]),
+            run_id=run_id,
+            warehouse=wh,
+            raw_store=RawStore(raw),
+            target=contracts,
+            days=days,
+        ) as load,
+    ):
+        return load.load(tables.event, rows, scope=[("montreal",)])
+
+
 def bench_events(url: str, n: int) -> None:
     from ingestion_platform.defs.events import dedupe, parse, tables
     from ingestion_platform.lib.warehouse import Warehouse
@@ -391,6 +451,9 @@ def bench_events(url: str, n: int) -> None:
     if not MONTREAL_SAMPLE.is_dir():
         say(f"skipped: {MONTREAL_SAMPLE} not found")
         return
+    with warnings.catch_warnings():  # Dagster beta/preview warnings at import time
+        warnings.simplefilter("ignore")
+        from ingestion_platform.defs.events.assets import MONTREAL_LOAD
     pages = montreal_pages(n)
     started = time.perf_counter()
     rows: list[dict[str, Any]] = []
@@ -404,22 +467,49 @@ def bench_events(url: str, n: int) -> None:
     pairs = dedupe.find_duplicates(rows)
     dedupe.clusters(pairs, rows)
     dedupe_s = time.perf_counter() - started
-    figures = [("parse (decode + map)", len(rows), parse_s), ("dedupe (pairs + clusters)", len(rows), dedupe_s)]
+    (contract,) = MONTREAL_LOAD  # TableContract(tables.event, "replace_window", day_column="start_date", ...)
+    started = time.perf_counter()
+    valid, invalid = contract.validate(rows)
+    validate_s = time.perf_counter() - started
+    if invalid or len(valid) != len(rows):
+        raise AssertionError(f"validation rejected {len(invalid)} rows, first: {invalid[0].message}")
+    figures = [
+        ("parse (decode + map)", len(rows), parse_s),
+        ("dedupe (pairs + clusters)", len(rows), dedupe_s),
+        ("validate (table contract)", len(rows), validate_s),
+    ]
+    seconds: dict[str, float] = {}
+    days = [EVENTS_WINDOW_START + dt.timedelta(days=d) for d in range(EVENTS_WINDOW_DAYS)]
+    windowed = in_window(rows, days[0], len(days))
     with scratch_database(url, name=f"{SCRATCH_DB}_events") as scratch:
         wh = Warehouse(scratch)
         for phase in ("upsert, first", "upsert, re-run"):
             started = time.perf_counter()
             result = wh.load(tables.event, rows, run_id=phase)
-            figures.append(
-                (
-                    f"{phase} ({result.created} new / {result.unchanged} unchanged)",
-                    len(rows),
-                    time.perf_counter() - started,
-                )
-            )
+            seconds[phase] = time.perf_counter() - started
+            what = f"{phase} ({result.created} new / {result.unchanged} unchanged)"
+            figures.append((what, len(rows), seconds[phase]))
+        with wh.engine.begin() as conn:
+            conn.exec_driver_sql(f"TRUNCATE {tables.event.fullname}")
+        for phase in ("first", "re-run"):
+            started = time.perf_counter()
+            result = load_as_asset(wh, windowed, days, MONTREAL_LOAD, run_id=f"asset {phase}")
+            seconds[f"asset, {phase}"] = time.perf_counter() - started
+            what = f"asset load, {phase} ({result.created} new / {result.unchanged} unchanged)"
+            figures.append((what, len(rows), seconds[f"asset, {phase}"]))
         wh.engine.dispose()
     say(f"{len(rows)} rows parsed, {rejects} records rejected, {len(pairs)} duplicate pairs (same-source never paired)")
     say(table_text(["step", "rows", "seconds", "rows/s"], [(w, r, f"{t:.2f}", f"{r / t:,.0f}") for w, r, t in figures]))
+    say(
+        f"validate = {validate_s / seconds['upsert, first']:.1%} of the first upsert's time "
+        f"({validate_s / seconds['upsert, re-run']:.1%} of the re-run's)."
+    )
+    say(
+        f"asset load = lib.ingest.PartitionLoad over {EVENTS_WINDOW_DAYS} days from {days[0]} (rows re-dated onto "
+        "them): validate, one replace_window load and one ledger job per day. Asset load / plain upsert: first "
+        f"{seconds['asset, first'] / seconds['upsert, first']:.2f}x, "
+        f"re-run {seconds['asset, re-run'] / seconds['upsert, re-run']:.2f}x the time."
+    )
 
 
 def say(text: str = "") -> None:
@@ -678,20 +768,21 @@ def bench_pmu(latency_ms: float, repeats: int, wait_s: float) -> dict[str, Any]:
             except Exception as exc:
                 out["errors"].append(f"materialize skipped: PMU assets do not import ({exc!r})")
                 return out
-            for concurrency in (1, 8):
+            for concurrency, with_checks in ((1, False), (8, False), (8, True)):
+                what = f"materialize max_concurrency={concurrency}" + (" + checks" if with_checks else "")
                 before = _request_count(server)
+                argv = ["--child", "materialize", "--base-url", server.base_url, "--concurrency", str(concurrency)]
                 try:
-                    m = run_child(
-                        ["--child", "materialize", "--base-url", server.base_url, "--concurrency", str(concurrency)]
-                    )
+                    m = run_child(argv + (["--with-checks"] if with_checks else []))
                 except Exception as exc:
-                    out["errors"].append(f"materialize max_concurrency={concurrency}: {exc}")
-                    say(f"  ! materialize max_concurrency={concurrency}: {exc}")
+                    out["errors"].append(f"{what}: {exc}")
+                    say(f"  ! {what}: {exc}")
                     continue
                 m["requests"] = _request_count(server) - before
                 m["concurrency"] = concurrency
+                m["with_checks"] = with_checks
                 out["materialize"].append(m)
-                say(f"  materialize max_concurrency={concurrency:<2} {m['seconds']:6.2f} s, {m['requests']} requests")
+                say(f"  {what:<38} {m['seconds']:6.2f} s, {m['requests']} requests, {m['checks']} checks")
     return out
 
 
@@ -703,10 +794,10 @@ def report_pmu(data: dict[str, Any]) -> None:
         found = f"{m['found']}/{m['races']}"
         what = "fetch (programme + participants)"
         rows.append([what, m["concurrency"], m["requests"], found, f"{m['seconds']:.2f}", speed])
-    mseq = next((m for m in data["materialize"] if m["concurrency"] == 1), None)
+    mseq = next((m for m in data["materialize"] if m["concurrency"] == 1 and not m["with_checks"]), None)
     for m in data["materialize"]:
         speed = f"{mseq['seconds'] / m['seconds']:.2f}" if mseq else "-"
-        what = "dg.materialize programme+participants"
+        what = "dg.materialize programme+participants" + (f" + {m['checks']} checks" if m["with_checks"] else "")
         rows.append([what, m["concurrency"], m["requests"], "-", f"{m['seconds']:.2f}", speed])
     if rows:
         say(table_text(["what", "max_concurrency", "requests", "races found", "seconds", "speed-up"], rows))
@@ -781,9 +872,13 @@ def report_targets(wh: dict[str, Any] | None, pmu: dict[str, Any] | None) -> boo
             add("concurrent day >= 5x sequential", f"{speed6:.2f}x (max_concurrency=8, PMU default)", speed6 >= 5, note)
         else:
             add("concurrent day >= 5x sequential", "-", False, "; ".join(pmu["errors"]) or "not measured")
-        mat = {m["concurrency"]: m for m in pmu["materialize"]}
+        mat = {m["concurrency"]: m for m in pmu["materialize"] if not m["with_checks"]}
         if 1 in mat and 8 in mat:
             add("dg.materialize 8 vs 1 (no target)", f"{mat[1]['seconds'] / mat[8]['seconds']:.2f}x", None)
+        checked = next((m for m in pmu["materialize"] if m["with_checks"]), None)
+        if checked and 8 in mat:
+            ratio = f"{checked['seconds'] / mat[8]['seconds']:.2f}x"
+            add("dg.materialize 8 with / without checks (no target)", ratio, None, f"{checked['checks']} checks")
     say(table_text(["target", "measured", "result", "note"], rows))
     return ok
 
@@ -810,6 +905,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--measure-gen", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
     parser.add_argument("--concurrency", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--with-checks", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -822,7 +918,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("@@RESULT " + json.dumps(result), flush=True)
         return 0
     if args.child == "materialize":
-        result = child_materialize(args.base_url, args.concurrency)
+        result = child_materialize(args.base_url, args.concurrency, args.with_checks)
         print("@@RESULT " + json.dumps(result, default=str), flush=True)
         return 0
 
@@ -830,6 +926,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     say(f"ingestion_platform benchmarks  {dt.datetime.now():%Y-%m-%d %H:%M}  python {sys.version.split()[0]}")
     say(f"host: {os.cpu_count()} CPUs, {os.uname().sysname} {os.uname().release}")
+    say(f"package: {Path(ingestion_platform.__file__).parent}; recorded data: {SHARED}")
     wh = pmu = None
     if args.only in (None, "warehouse"):
         say()
@@ -852,7 +949,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             say(f"ERROR {err}")
     if args.only in (None, "events"):
         say()
-        say(f"== (c) events: {human(args.events)} Montréal-shaped records through parse, dedupe and upsert ==")
+        say(f"== (c) events: {human(args.events)} Montréal-shaped records through parse, dedupe, validation, load ==")
         bench_events(args.database_url, args.events)
     say()
     say("== targets ==")
