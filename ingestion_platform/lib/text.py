@@ -127,9 +127,13 @@ def clean_text(value: Any) -> str | None:
     collapsed to one space, trimmed. ``None`` for ``None``, a float NaN, or text that is blank."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
-    text = unicodedata.normalize("NFC", str(value).replace("\r\n", "\n").replace("\r", "\n"))
-    text = "\n".join(collapse_spaces(line) for line in text.split("\n")).strip()
-    return text or None
+    text = str(value)
+    if not unicodedata.is_normalized("NFC", text):
+        text = unicodedata.normalize("NFC", text)
+    if "\n" not in text and "\r" not in text:  # the common case, without the per-line pass
+        return " ".join(text.split()) or None
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return "\n".join(" ".join(line.split()) for line in lines).strip() or None
 
 
 # A necessary sign of UTF-8 read as Windows-1252 or Latin-1: a lead byte (U+00C2..U+00F4 when read so)

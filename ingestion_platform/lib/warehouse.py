@@ -607,6 +607,10 @@ def _delete_missing(
     count_by: str | None = None,
 ) -> dict[Any, int]:
     """Rows of the window whose keys were not staged, deleted; counted per ``count_by`` value."""
+    if conn.dialect.name == "postgresql":
+        # A fresh temporary stage has no statistics: without them the planner may pick a nested-loop
+        # anti-join, quadratic in the rows of the load.
+        conn.exec_driver_sql(f"ANALYZE {_quote(conn, stage.name)}")
     match = sa.and_(*[table.c[k] == stage.c[k] for k in key_cols])
     stmt = sa.delete(table).where(window).where(~sa.exists().where(match))
     if count_by is None:
