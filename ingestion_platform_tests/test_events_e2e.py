@@ -211,6 +211,20 @@ def expected_montreal(records: list[dict[str, Any]], first: str, last: str) -> s
     return {r["url_fiche"].rsplit("-", 1)[1] for r in records if first <= r["date_debut"][:10] <= last}
 
 
+def break_montreal_record(monkeypatch: pytest.MonkeyPatch, victim: str) -> Callable[..., Any]:
+    """Make the Montréal parser fail on the record whose url_fiche id is ``victim`` (a simulated parser
+    bug); returns the real row parser, to put back as "the fix"."""
+    real = parse._montreal_row
+
+    def broken(record, zone, notes):
+        if record.get("url_fiche", "").endswith(f"-{victim}"):
+            raise notes.fail("date_debut", "simulated parser bug")
+        return real(record, zone, notes)
+
+    monkeypatch.setattr(parse, "_montreal_row", broken)
+    return real
+
+
 # -- tests -------------------------------------------------------------------------------------------------
 def test_montreal_range_in_one_run_is_idempotent_and_survives_faults(
     warehouse: Warehouse, warehouse_url: str, tmp_path: Path
@@ -286,14 +300,7 @@ def test_bad_montreal_record_is_dead_lettered_alone_then_replayed(
 ) -> None:
     records = montreal_records()
     victim = sorted(expected_montreal(records, *RANGE))[1]
-    real = parse._montreal_row
-
-    def broken(record, zone, notes):
-        if record.get("url_fiche", "").endswith(f"-{victim}"):
-            raise notes.fail("date_debut", "simulated parser bug")
-        return real(record, zone, notes)
-
-    monkeypatch.setattr(parse, "_montreal_row", broken)
+    real = break_montreal_record(monkeypatch, victim)
     data = tmp_path / "d"
     with Api(ckan_route(records)) as ckan:
         result = run([montreal], resources(warehouse_url, data, ckan=ckan.url))
@@ -543,14 +550,7 @@ def test_a_range_letter_is_resolved_by_a_replay_of_its_day_alone(
     records = montreal_records()
     victim = sorted(expected_montreal(records, *RANGE))[2]
     victim_day = next(r["date_debut"][:10] for r in records if r["url_fiche"].endswith(f"-{victim}"))
-    real = parse._montreal_row
-
-    def broken(record, zone, notes):
-        if record.get("url_fiche", "").endswith(f"-{victim}"):
-            raise notes.fail("date_debut", "simulated parser bug")
-        return real(record, zone, notes)
-
-    monkeypatch.setattr(parse, "_montreal_row", broken)
+    real = break_montreal_record(monkeypatch, victim)
     data = tmp_path / "d"
     with Api(ckan_route(records)) as ckan:
         assert run([montreal], resources(warehouse_url, data, ckan=ckan.url)).success
