@@ -77,8 +77,6 @@ DUPLICATES_LOAD = (
     TableContract(tables.event_cluster, "replace_window", day_column="start_date"),
 )
 
-EventsLoadConfig = LoadConfig
-
 
 def window_of(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date]:
     """The run's days as ``[start, end)`` local dates."""

@@ -49,7 +49,6 @@ PARTICIPANTS = dg.AssetKey(["pmu", "participants"])
 PERFORMANCES = dg.AssetKey(["pmu", "performances"])
 RAPPORTS = dg.AssetKey(["pmu", "rapports"])
 
-PmuLoadConfig = LoadConfig
 #: the parsers check each record's rows against the table contracts: one bad value rejects its record once
 CHECK = row_check([*tables.PROGRAMME_LOAD, *tables.PARTICIPANT_LOAD, *tables.RAPPORT_LOAD])
 
