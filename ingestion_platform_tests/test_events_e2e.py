@@ -27,7 +27,6 @@ import sqlalchemy as sa
 
 from ingestion_platform.defs.events import parse, tables
 from ingestion_platform.defs.events.assets import duplicates, eventbrite, ics_feeds, montreal
-from ingestion_platform.defs.events.checks import events_checks
 from ingestion_platform.defs.events.resources import EventbriteApi, IcsFeeds, MontrealOpenData
 from ingestion_platform.defs.events.schedules import events_refresh_schedule, events_stats_after_refresh
 from ingestion_platform.defs.events.stats import import_stats, import_stats_table
@@ -36,6 +35,7 @@ from ingestion_platform.lib.raw_store import RawStore, RawStoreResource
 from ingestion_platform.lib.warehouse import LINEAGE_COLUMNS, Warehouse, WarehouseResource
 from ingestion_platform_tests import local_http
 from ingestion_platform_tests.conftest import REPO_ROOT, require_shared
+from ingestion_platform_tests.run_metadata import checks_passed, per_partition, run_metadata
 
 TOKEN = "secret-token-123"
 TORONTO = ZoneInfo("America/Toronto")
@@ -74,6 +74,8 @@ class Api:
                     status, headers, body = 500, {}, b"oops"
                 elif fault == "429":
                     status, headers, body = 429, {"Retry-After": "0"}, b"slow down"
+                elif fault == "403":
+                    status, headers, body = 403, {}, b'{"error": "NOT_AUTHORIZED"}'
                 else:
                     status, headers, body = api.route(parts.path, query, self.headers)
                     if fault == "truncated_json":
@@ -179,10 +181,8 @@ def resources(
 
 
 def run(assets: list, res: dict, rng: tuple[str, str] = RANGE, run_config: dict | None = None, instance=None):
-    keys = {a.key for a in assets}
-    checks = [c for c in events_checks if {k.asset_key for k in c.check_keys} <= keys]
     return dg.materialize(
-        [*assets, *checks],
+        assets,
         resources=res,
         tags={"dagster/asset_partition_range_start": rng[0], "dagster/asset_partition_range_end": rng[1]},
         run_config=run_config or {},
@@ -192,12 +192,12 @@ def run(assets: list, res: dict, rng: tuple[str, str] = RANGE, run_config: dict 
 
 
 def meta(result, asset) -> dict[str, Any]:
-    events = result.asset_materializations_for_node(asset.op.name)
-    return {k: getattr(v, "value", v) for k, v in events[-1].metadata.items()}
+    """The run's totals over its partitions (each partition reports its own day)."""
+    return run_metadata(result, asset)
 
 
 def checks_of(result) -> dict[tuple[str, str], bool]:
-    return {(e.asset_key.to_user_string(), e.check_name): e.passed for e in result.get_asset_check_evaluations()}
+    return checks_passed(result)
 
 
 def dump(wh: Warehouse) -> list[tuple]:
@@ -376,17 +376,38 @@ def test_eventbrite_paging_token_and_absence_grace(warehouse: Warehouse, warehou
         assert warehouse.fetch(sa.select(e.c.status).where(e.c.source_id == vanished)) == [{"status": "scheduled"}]
 
 
-def test_eventbrite_wrong_token_is_dead_lettered_not_crashing(
-    warehouse: Warehouse, warehouse_url: str, tmp_path: Path
+def source_loaded_failures(result, asset) -> list[dict[str, Any]]:
+    """The failing days of the blocking ``source_loaded`` check of ``asset`` (metadata sample)."""
+    failed = [e for e in result.get_asset_check_evaluations()
+              if e.asset_key == asset.key and e.check_name == "source_loaded" and not e.passed]  # fmt: skip
+    return [row for e in failed for row in e.metadata["sample"].value]
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_eventbrite_refused_organization_fails_the_run_and_is_dead_lettered(
+    warehouse: Warehouse, warehouse_url: str, tmp_path: Path, status: int
 ) -> None:
+    """The API answered but refused (a wrong token: 401; an organization we may not read: 403): nothing
+    could be loaded, so the blocking check fails the run instead of a green run with a note."""
     state = {"events": eventbrite_events(2, dt.datetime(2026, 7, 1, 18, tzinfo=dt.UTC))}
     with Api(eventbrite_route(state)) as api:
+        if status == 403:
+            api.faults = {"organizations/42": ["403"] * 10}
         res = resources(warehouse_url, tmp_path / "d", eb=f"{api.url}/v3", orgs=["42"])
-        res["eventbrite_api"] = EventbriteApi(api_url=f"{api.url}/v3", token="wrong", organization_ids=["42"])
+        token = "wrong" if status == 401 else TOKEN
+        res["eventbrite_api"] = EventbriteApi(api_url=f"{api.url}/v3", token=token, organization_ids=["42"])
         result = run([eventbrite], res)
-    assert result.success
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    assert "blocking asset check" in failure.step_failure_data.error.message
+    failing = source_loaded_failures(result, eventbrite)
+    assert len(failing) == 92  # every day of the window: the organization's events are all missing
+    assert all("org_42_page_1" in row["reason"] for row in failing)
     letters = RawStore(tmp_path / "d").dead_letters("eventbrite")
-    assert len(letters) == 1 and "401" in letters[0].error and "wrong" not in letters[0].error
+    assert len(letters) == 1 and str(status) in letters[0].error and "wrong" not in letters[0].error
+    # The days' metadata says so too.
+    days = per_partition(result, eventbrite)
+    assert {m["status"] for m in days.values()} == {"failed: org_42_page_1: organization 42: request failed for good"}
 
 
 def _ics(uid: str, summary: str, day: str, location: str) -> str:
@@ -424,8 +445,16 @@ def test_ics_feeds_bad_ones_dead_lettered_and_cross_source_duplicates(
         web.faults = {"/cal.ics": ["500"]}
         feeds.append({"name": "web", "url": f"{web.url}/cal.ics?key=abc"})
         res = resources(warehouse_url, tmp_path / "d", ckan=ckan.url, feeds=feeds)
-        result = run([montreal, ics_feeds, duplicates], res)
-    assert result.success
+        result = run([montreal, ics_feeds], res)
+    # Configured feeds that cannot be read fail the blocking check (and the run); the others load.
+    assert not result.success
+    reasons = {row["reason"] for row in source_loaded_failures(result, ics_feeds)}
+    assert any("feed_broken" in r for r in reasons) or any("feed_down" in r for r in reasons), reasons
+    failures = per_partition(result, ics_feeds)["2026-07-10"]["failures"]
+    assert {f["request"] for f in failures} == {"feed_broken", "feed_down"}, failures
+    assert checks_of(result)[("events/montreal", "source_loaded")] is True
+    dedupe = run([duplicates], res)
+    assert dedupe.success
     e = tables.event
     per_source = Counter(r["source"] for r in warehouse.fetch(sa.select(e.c.source)))
     assert per_source["ics:city"] == 1 and per_source["montreal"] > 20 and per_source["ics:web"] == 1
@@ -440,7 +469,7 @@ def test_ics_feeds_bad_ones_dead_lettered_and_cross_source_duplicates(
     assert {pair["source_a"], pair["source_b"]} == {"ics:city", "montreal"} and pair["title_score"] >= 88
     clusters = warehouse.fetch(sa.select(tables.event_cluster).where(tables.event_cluster.c.cluster_size > 1))
     assert len(clusters) == 2 and len({c["cluster_id"] for c in clusters}) == 1
-    assert checks_of(result)[("events/duplicates", "cross_source_duplicates")] is False  # warning lists the pair
+    assert checks_of(dedupe)[("events/duplicates", "cross_source_duplicates")] is False  # warning lists the pair
 
 
 def test_import_stats_matches_the_ledger(warehouse: Warehouse, warehouse_url: str, tmp_path: Path) -> None:

@@ -146,7 +146,7 @@ def run(example: SimpleNamespace, res: dict[str, Any], *, replay: bool = False) 
     assets = [example.assets.observations, example.assets.rain]
     config = {"ops": {a.op.name: {"config": {"reprocess_from_raw": True}} for a in assets}} if replay else {}
     return dg.materialize(
-        [*assets, *example.checks.example_checks],
+        assets,
         resources=res,
         tags={"dagster/asset_partition_range_start": RANGE[0], "dagster/asset_partition_range_end": RANGE[1]},
         run_config=config,
@@ -352,7 +352,9 @@ def test_the_folder_registers_itself(example: SimpleNamespace) -> None:
     defs = dg.Definitions.merge(folder, platform)  # in the code location, defs/platform brings these
     graph = defs.resolve_asset_graph()
     assert {k.to_user_string() for k in graph.get_all_asset_keys()} == {"example/observations", "example/rain"}
-    assert len(graph.asset_check_keys) == len(example.checks.example_checks) == 7
+    # the 7 declared checks, evaluated in the assets' steps, and the platform's source_loaded of each asset
+    assert len(graph.asset_check_keys) == len(example.checks.example_checks) + 2 == 9
+    assert {k.name for k in graph.asset_check_keys if k.asset_key.path[-1] == "rain"} >= {"source_loaded"}
     assert {"weather_api", "rain_drops"} <= set(defs.resources or {})
     schedule = defs.resolve_schedule_def("example_job_schedule")
     context = dg.build_schedule_context(scheduled_execution_time=dt.datetime(2025, 3, 15, 6, tzinfo=dt.UTC))

@@ -9,10 +9,12 @@ import pytest
 import sqlalchemy as sa
 
 from ingestion_platform.lib.checks import (
+    Check,
     CheckInputs,
     CheckOutcome,
     DateWindow,
     dead_letter_check,
+    evaluate_checks,
     reference_check,
     unique_key_check,
     warehouse_check,
@@ -74,10 +76,10 @@ def runner_asset(runner: sa.Table, rows: dict[str, list[dict[str, Any]]]) -> dg.
 
 
 def run(
-    asset: dg.AssetsDefinition, check: dg.AssetChecksDefinition, warehouse_url: str, raw_store: RawStore, day: str = DAY
+    asset: dg.AssetsDefinition, check: Check, warehouse_url: str, raw_store: RawStore, day: str = DAY
 ) -> dg.AssetCheckEvaluation:
     result = dg.materialize(
-        [asset, check],
+        [asset, check.definition()],
         partition_key=day,
         resources={
             "warehouse": WarehouseResource(database_url=warehouse_url),
@@ -158,7 +160,7 @@ def test_unpartitioned_check_sees_no_window(
 
 
 # -- unique_key_check ----------------------------------------------------------------------------
-def key_check(runner: sa.Table) -> dg.AssetChecksDefinition:
+def key_check(runner: sa.Table) -> Check:
     return unique_key_check(asset=ASSET, table=runner, key=["day", "number"], window_column="day", partitions_def=DAILY)
 
 
@@ -212,7 +214,7 @@ def test_unique_key_check_scope_limits_the_rows_checked(
         scope=runner.c.number == 9,
         scope_label="number 9",
     )
-    assert "(number 9)" in scoped.check_specs_by_output_name[next(iter(scoped.check_specs_by_output_name))].description
+    assert "(number 9)" in scoped.spec().description
     evaluation = run(runner_asset(runner, rows), scoped, warehouse_url, raw_store)
     assert evaluation.passed  # the duplicated 7s are outside the scope
     assert meta(evaluation)["checked_rows"] == 1
@@ -220,7 +222,7 @@ def test_unique_key_check_scope_limits_the_rows_checked(
 
 
 # -- reference_check -----------------------------------------------------------------------------
-def ref_check(stable: sa.Table, runner: sa.Table) -> dg.AssetChecksDefinition:
+def ref_check(stable: sa.Table, runner: sa.Table) -> Check:
     return reference_check(
         asset=ASSET,
         child=runner,
@@ -297,3 +299,57 @@ def test_date_window_clause(tmp_path: Path) -> None:
     assert compiled == "day >= '2025-03-13' AND day < '2025-03-14'"
     inputs = CheckInputs(warehouse=None, raw_store=RawStore(tmp_path), window=DateWindow(D13, dt.date(2025, 3, 16)))  # type: ignore[arg-type]
     assert inputs.days() == [D13, D14, dt.date(2025, 3, 15)]
+
+
+# -- checks evaluated inside the asset's step, per partition --------------------------------------------
+def test_checks_in_the_asset_step_report_each_partition_of_a_range_run(
+    tables: tuple[sa.Table, sa.Table], warehouse_url: str, raw_store: RawStore
+) -> None:
+    """A range run of an asset carrying its checks: one evaluation per check and day, aimed at that
+    day's materialisation; a blocking failure on one day fails the step after every result is in."""
+    _, runner = tables
+    rows = {"2025-03-13": [{"seq": 1}], "2025-03-14": [{"seq": 1}, {"seq": 2}], "2025-03-15": [{"seq": 1}]}
+
+    def two_rows(inputs: CheckInputs) -> CheckOutcome:
+        n = inputs.warehouse.count(runner, inputs.where(runner, "day"))
+        return CheckOutcome(passed=n == 2, checked=n, failures=0 if n == 2 else 1)
+
+    blocking = warehouse_check(asset=ASSET, name="two_rows", description="d", fn=two_rows, blocking=True,
+                               partitions_def=DAILY)  # fmt: skip
+    key_check = unique_key_check(asset=ASSET, table=runner, key=["day", "seq"], window_column="day",
+                                 partitions_def=DAILY)  # fmt: skip
+    checks = [blocking, key_check]
+
+    @dg.asset(key=ASSET, partitions_def=DAILY, check_specs=[c.spec() for c in checks],
+              required_resource_keys={"warehouse", "raw_store"})  # fmt: skip
+    def runner_asset(context: dg.AssetExecutionContext):
+        wh = context.resources.warehouse.get()
+        days = [dt.date.fromisoformat(k) for k in context.partition_keys]
+        for key, day in zip(context.partition_keys, days, strict=True):
+            wh.load(runner, [{"day": day, **r} for r in rows[key]], mode="replace_window", window={"day": day})
+            context.add_asset_metadata({"rows": len(rows[key])}, partition_key=key)
+        yield dg.MaterializeResult()
+        yield from evaluate_checks(context, checks, warehouse=wh, raw_store=context.resources.raw_store.get(),
+                                   days=days, partition_keys=context.partition_keys)  # fmt: skip
+
+    result = dg.materialize(
+        [runner_asset],
+        tags={"dagster/asset_partition_range_start": "2025-03-13", "dagster/asset_partition_range_end": "2025-03-15"},
+        resources={
+            "warehouse": WarehouseResource(database_url=warehouse_url),
+            "raw_store": RawStoreResource(data_dir=str(raw_store.root)),
+        },
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+    assert not result.success  # two days have one row: the blocking check fails the step
+    shown = {m.partition: m.metadata["rows"].value for m in result.asset_materializations_for_node("chk__runner")}
+    assert shown == {"2025-03-13": 1, "2025-03-14": 2, "2025-03-15": 1}
+    got = {(e.check_name, e.partition): e for e in result.get_asset_check_evaluations()}
+    assert set(got) == {(c.name, d) for c in checks for d in ("2025-03-13", "2025-03-14", "2025-03-15")}
+    assert [got[("two_rows", d)].passed for d in ("2025-03-13", "2025-03-14", "2025-03-15")] == [False, True, False]
+    assert all(got[("runner_key_unique_not_null", d)].passed for d in ("2025-03-13", "2025-03-14", "2025-03-15"))
+    assert meta(got[("two_rows", "2025-03-14")])["window"] == "2025-03-14 .. 2025-03-15 (exclusive)"
+    # each evaluation points at its own partition's materialisation
+    targets = {e.partition: e.target_materialization_data.storage_id for e in got.values()}
+    assert len(set(targets.values())) == 3

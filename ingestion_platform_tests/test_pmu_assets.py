@@ -217,7 +217,27 @@ def test_two_day_backfill_in_one_run(warehouse: Warehouse, warehouse_url: str, t
     assert set(per_day) == {"2025-03-14", "2025-03-15"} and len(set(per_day.values())) == 1
     jobs = Ledger(warehouse).jobs(asset_key="pmu/participants")
     assert sorted(j["partition_key"] for j in jobs) == ["2025-03-14", "2025-03-15"]
-    assert metadata_of(result, participants)["partitions"] == 2
+    # Each partition shows its own day: its ledger job, its row count (of the table named), its checks.
+    job_of = {j["partition_key"]: str(j["id"]) for j in jobs}
+    shown = {m.partition: m.metadata for m in result.asset_materializations_for_node(participants.op.name)}
+    assert set(shown) == {"2025-03-14", "2025-03-15"}
+    for day, meta in shown.items():
+        assert meta["ledger_job_ids"].value == job_of[day]
+        assert meta["dagster/row_count"].value == 38  # runners of the day, not the sum of the four tables
+        assert meta["status"].value == "loaded 38 row(s)"
+    # The copied day is unchanged in the shared dimension tables, created in its own rows.
+    assert (
+        shown["2025-03-15"]["tables"].value["pmu.horse"]["unchanged"]
+        == shown["2025-03-14"]["tables"].value["pmu.horse"]["created"]
+    )
+    evaluations = [e for e in result.get_asset_check_evaluations() if e.asset_key == participants.key]
+    by_check: dict[str, set] = {}
+    for e in evaluations:
+        assert e.passed, e.check_name
+        assert e.target_materialization_data is not None
+        by_check.setdefault(e.check_name, set()).add(e.partition)
+    assert set(by_check) == {k.name for k in participants.check_keys}
+    assert all(days == {"2025-03-14", "2025-03-15"} for days in by_check.values())
 
 
 def test_day_without_programme_loads_nothing(warehouse: Warehouse, warehouse_url: str, tmp_path: Path) -> None:
