@@ -440,10 +440,15 @@ def test_ics_feeds_bad_ones_dead_lettered_and_cross_source_duplicates(
     web_body = _ics("web-1@test", "Lecture publique", "20260710", "Bibliothèque").encode()
     with (
         Api(ckan_route(records)) as ckan,
-        Api(lambda path, query, headers: (200, {"Content-Type": "text/calendar"}, web_body)) as web,
+        Api(
+            lambda path, query, headers: (
+                (200, {"Content-Type": "text/calendar"}, web_body) if path == "/cal.ics" else (404, {}, b"not found")
+            )
+        ) as web,  # fmt: skip
     ):
         web.faults = {"/cal.ics": ["500"]}
         feeds.append({"name": "web", "url": f"{web.url}/cal.ics?key=abc"})
+        feeds.append({"name": "gone", "url": f"{web.url}/gone.ics"})  # configured, but the server says 404
         res = resources(warehouse_url, tmp_path / "d", ckan=ckan.url, feeds=feeds)
         result = run([montreal, ics_feeds], res)
     # Configured feeds that cannot be read fail the blocking check (and the run); the others load.
@@ -451,7 +456,8 @@ def test_ics_feeds_bad_ones_dead_lettered_and_cross_source_duplicates(
     reasons = {row["reason"] for row in source_loaded_failures(result, ics_feeds)}
     assert any("feed_broken" in r for r in reasons) or any("feed_down" in r for r in reasons), reasons
     failures = per_partition(result, ics_feeds)["2026-07-10"]["failures"]
-    assert {f["request"] for f in failures} == {"feed_broken", "feed_down"}, failures
+    assert {f["request"] for f in failures} == {"feed_broken", "feed_down", "feed_gone"}, failures
+    assert next(f for f in failures if f["request"] == "feed_gone")["error"] == "feed gone: not found (404)"
     assert checks_of(result)[("events/montreal", "source_loaded")] is True
     dedupe = run([duplicates], res)
     assert dedupe.success

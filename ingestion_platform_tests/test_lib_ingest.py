@@ -246,10 +246,14 @@ def test_load_metadata(warehouse: Warehouse, raw_store: RawStore) -> None:
     assert (values["deleted"], values["rejected"]) == (0, 1)
     assert values["dagster/row_count"] == 8
     assert values["tables"] == {"ing.runner": {"created": 5, "updated": 0, "unchanged": 3, "deleted": 0}}
-    assert values["partitions"] == 2
+    assert values["status"] == "loaded 8 row(s), 1 rejected, 1 pending"
+    # One day's view: the same day here; another day of no load shows nothing of these.
+    assert load_metadata([first, second], warehouse, day=dt.date.fromisoformat(DAY))["created"].value == 5
+    other = load_metadata([first, second], warehouse, day=dt.date(2025, 3, 1))
+    assert other["dagster/row_count"].value == 0 and other["ledger_job_ids"].value == ""
     assert values["ledger_job_ids"] == f"{first.job.job_id}, {second.job.job_id}"
     assert values["dead_letters"] == [{"partition": DAY, **first.dead_letters[0]}]
-    assert values["pending"] == [f"{DAY} R1C9"]
+    assert values["pending"] == ["R1C9"]
     assert values["dead_letters_resolved"] == [f"{DAY} R1C2"]
     # The preview hides lineage columns.
     assert values["preview"].splitlines() == ["| race | number |", "|---|---|", "| R1C1 | 1 |", "| R1C1 | 2 |"]

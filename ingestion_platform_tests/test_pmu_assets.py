@@ -7,6 +7,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import dagster as dg
 import pytest
 import sqlalchemy as sa
 
@@ -246,7 +247,53 @@ def test_day_without_programme_loads_nothing(warehouse: Warehouse, warehouse_url
     )
     assert result.success
     assert counts(warehouse)["race"] == 0
-    assert "programme (not published)" in metadata_of(result, programme)["pending"][0]
+    meta = metadata_of(result, programme)
+    assert "programme (not published)" in meta["pending"][0]
+    # Not a green materialisation with data: 0 rows, says why, and the day_has_rows warning fails.
+    assert meta["dagster/row_count"] == 0
+    assert meta["status"] == "nothing published yet: programme (not published)"
+    checks = {(e.asset_key.to_user_string(), e.check_name): e for e in result.get_asset_check_evaluations()}
+    warning = checks[("pmu/programme", "day_has_rows")]
+    assert not warning.passed and warning.severity == dg.AssetCheckSeverity.WARN
+    assert warning.metadata["sample"].value[0]["pending"] == ["programme (not published)"]
+    assert checks[("pmu/programme", "source_loaded")].passed  # the source answered: nothing yet is not a failure
+
+
+def test_an_unparseable_programme_fails_the_run(warehouse: Warehouse, warehouse_url: str, tmp_path: Path) -> None:
+    """The API answered with a programme nothing can be read from: the blocking check fails the run
+    (downstream assets do not run), instead of a green run with a note in its metadata."""
+    replay = tmp_path / "replay"
+    copy_day(SAMPLE_DIR, replay)
+    (replay / "rest/client/1/programme/14032025.json").write_text('{"programme": {"reunions": "none"}}')
+    result = run_pmu(database_url=warehouse_url, data_dir=tmp_path / "data", base_url=f"file://{replay}")
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    assert failure.step_key == "pmu__programme" and "source_loaded" in failure.step_failure_data.error.message
+    [check] = [e for e in result.get_asset_check_evaluations() if e.check_name == "source_loaded"]
+    assert not check.passed and check.partition == SAMPLE_DAY
+    assert "nothing loaded" in check.metadata["sample"].value[0]["reason"]
+    assert not result.asset_materializations_for_node(participants.op.name)  # blocked downstream
+    assert metadata_of(result, programme)["status"].startswith("nothing loaded: 1 record(s)")
+    assert [x.request for x in RawStore(tmp_path / "data").dead_letters("pmu", SAMPLE_DAY)] == ["programme"]
+
+
+def test_every_race_of_a_day_rejected_fails_the_run(
+    warehouse: Warehouse, warehouse_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = parse.parse_participants
+
+    def broken(payload: dict, race: parse.RaceRef, *args):
+        raise RecordError("bad numPmu", record=f"{race.label} runner 1", field="numPmu")
+
+    monkeypatch.setattr(parse, "parse_participants", broken)
+    result = run_pmu(database_url=warehouse_url, data_dir=tmp_path / "data", base_url=SAMPLE_URL)
+    assert not result.success
+    checks = {(e.asset_key.to_user_string(), e.check_name): e for e in result.get_asset_check_evaluations()}
+    assert checks[("pmu/programme", "source_loaded")].passed
+    loaded = checks[("pmu/participants", "source_loaded")]
+    assert not loaded.passed and loaded.metadata["sample"].value[0]["rejected"] == 6  # the six races
+    assert len(RawStore(tmp_path / "data").dead_letters("pmu", SAMPLE_DAY)) == 6
+    monkeypatch.setattr(parse, "parse_participants", real)
 
 
 def test_other_client_number_is_asked_when_one_has_nothing(warehouse: Warehouse, tmp_path: Path) -> None:
