@@ -4,7 +4,6 @@ of the shipped sample day that the end-to-end tests rely on."""
 from __future__ import annotations
 
 import json
-import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -102,19 +101,17 @@ def test_429_with_and_without_retry_after(tiny_root: Path) -> None:
 def test_timeout_outlasts_a_short_client_timeout(tiny_root: Path) -> None:
     path = "/rest/client/7/programme/01012025"
     with PmuServer(tiny_root, faults=FaultPlan({"01012025": ["timeout"]}), timeout_sleep_s=1.0) as srv:
-        started = time.monotonic()
-        with pytest.raises(httpx.TimeoutException):
+        with pytest.raises(httpx.TimeoutException):  # the client gave up: the server was still sleeping
             _get(srv, path, timeout=0.2)
-        assert time.monotonic() - started < 0.9
         assert _get(srv, path).status_code == 200  # the next request is normal
     assert srv.counts() == {"timeout": 1, "ok": 1}
 
 
 def test_timeout_answers_normally_when_the_client_waits(tiny_root: Path) -> None:
     with PmuServer(tiny_root, faults=FaultPlan({"01012025": ["timeout"]}), timeout_sleep_s=0.2) as srv:
-        started = time.monotonic()
         response = _get(srv, "/rest/client/7/programme/01012025", timeout=5)
-    assert response.status_code == 200 and time.monotonic() - started >= 0.2
+    # the timeout fault was served (slept, then answered), observed by the server, not by a clock
+    assert response.status_code == 200 and srv.counts() == {"timeout": 1}
 
 
 def test_reset_raises_a_transport_error(tiny_root: Path) -> None:

@@ -143,6 +143,8 @@ def participants(
         for unit in run.units():
             with unit.open() as load:
                 races = _races_of_day(run.warehouse, load.day)
+                if not races:
+                    load.mark_pending("no race in the day's programme (not loaded or not published yet)")
                 refs = [_ref(r) for r in races]
                 arrival = {_ref(r): r["arrival_order"] for r in races}
                 fetched = _fetch_races(
@@ -204,6 +206,8 @@ def performances(
                 for r in runners:
                     horse_keys.setdefault((r["meeting_num"], r["race_num"]), {})[r["horse_num"]] = r["horse_key"]
                 refs = [_ref(r) for r in races if (r["meeting_num"], r["race_num"]) in horse_keys]
+                if not refs:
+                    load.mark_pending("no runner of the day loaded yet (participants)")
                 fetched = _fetch_races(
                     load, client, refs, "performances",
                     lambda ref: pmu_api.performances(client, ref.program_date, ref.meeting_num, ref.race_num),
@@ -245,6 +249,8 @@ def rapports(
         for unit in run.units():
             with unit.open() as load:
                 races = _races_of_day(run.warehouse, load.day, sa.and_(race.c.is_official, ~race.c.is_cancelled))
+                if not races:
+                    load.mark_pending("no official race of the day yet")
                 refs = [_ref(r) for r in races]
                 fetched = _fetch_races(
                     load, client, refs, "rapports",
