@@ -56,7 +56,5 @@ def test_production_setting_starts_them_and_a_bad_value_is_named() -> None:
 )
 def test_runs_can_still_choose_either_executor(config: dict) -> None:
     job = defs().resolve_job_def("pmu_day_job")
-    resolved = dg.validate_run_config(job, config)
-    assert set(resolved["execution"]["config"]) == (
-        {"in_process"} if not config else set(config["execution"]["config"])
-    )
+    chosen = dg.validate_run_config(job, config)["execution"]["in_process_by_default"]
+    assert set(chosen) == ({"in_process"} if not config else set(config["execution"]["config"]))
