@@ -140,6 +140,8 @@ OTHER_PEOPLE = ["F. ROUXEL", "A. TESSIER", "G. BODIN", "L. MARCHAND", "P. COLAS"
 
 # -- race and runner definitions ---------------------------------------------------------------
 # Runner line: numPmu|nom|sexe|age|nomMere|nomPere|nomPereMere|driver|entraineur|deferre ("-" = none)
+# Optional race keys used by the 13th and 15th only (absent, they give the 14th's output): "typePiste"
+# (default HERBE for galop) and "history": "flat" (flat horses with flat past races, not hurdles).
 SEXES = {"F": "FEMELLES", "H": "HONGRES", "M": "MALES"}
 DEFERRES = {
     "-": None,
