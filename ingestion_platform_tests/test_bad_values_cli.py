@@ -50,7 +50,7 @@ from ingestion_platform.lib.ledger import Ledger
 from ingestion_platform.lib.raw_store import DeadLetter, RawStore
 from ingestion_platform.lib.text import name_key
 from ingestion_platform.lib.warehouse import Warehouse
-from ingestion_platform_tests.conftest import REPO_ROOT, require_shared
+from ingestion_platform_tests.conftest import REPO_ROOT, cli_env, require_shared
 from ingestion_platform_tests.pmu_helpers import dump
 
 pytestmark = pytest.mark.cli
@@ -162,7 +162,9 @@ def _dagster_home(root: Path) -> Path:
 
 
 def _run(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(command, env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
+    # In DAGSTER_HOME, not the repository: the CLIs would read a developer's .env there (cli_env).
+    return subprocess.run(command, env=cli_env(env), cwd=env["DAGSTER_HOME"], capture_output=True, text=True,
+                          timeout=900)  # fmt: skip
 
 
 def _materialize(env: dict[str, str], select: str, *args: str, fails: str | None = None) -> None:

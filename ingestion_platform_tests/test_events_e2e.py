@@ -34,7 +34,7 @@ from ingestion_platform.lib.ledger import Ledger
 from ingestion_platform.lib.raw_store import RawStore, RawStoreResource
 from ingestion_platform.lib.warehouse import LINEAGE_COLUMNS, Warehouse, WarehouseResource
 from ingestion_platform_tests import local_http
-from ingestion_platform_tests.conftest import REPO_ROOT, require_shared
+from ingestion_platform_tests.conftest import REPO_ROOT, cli_env, require_shared
 from ingestion_platform_tests.run_metadata import checks_passed, per_partition, run_metadata
 
 TOKEN = "secret-token-123"
@@ -548,7 +548,7 @@ def test_cli_partition_range_on_postgresql(pg_url: str, tmp_path: Path) -> None:
              "-m", "ingestion_platform.definitions", "--select", "group:events",
              "--partition-range", "2026-06-01...2026-06-30",
              "--config-json", '{"execution": {"config": {"in_process": {}}}}'],
-            env=env, capture_output=True, text=True, timeout=300, cwd=REPO_ROOT,
+            env=cli_env(env), capture_output=True, text=True, timeout=300, cwd=home,
         )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     wh = Warehouse(pg_url)

@@ -561,3 +561,50 @@ def test_an_encoded_segment_reaches_the_server_as_one_segment(server: Server, sl
         "/v3/organizations/..%2F..%2Fv3%2Fusers%2Fme%2Fowned_events%2Fx/events/"
     ]
     assert fetched.url == f"{server.url}/v3/organizations/..%2F..%2Fv3%2Fusers%2Fme%2Fowned_events%2Fx/events/"
+
+
+class _Unreachable(httpx.BaseTransport):
+    """What a host that does not resolve gives: a connection error before any response."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.calls += 1
+        raise httpx.ConnectError("[Errno -2] Name or service not known", request=request)
+
+
+def test_a_network_error_names_method_host_path_and_reason_without_secrets(
+    sleeps: list[float], caplog: pytest.LogCaptureFixture
+) -> None:
+    transport = _Unreachable()
+    base = f"https://{USER}:{PASSWORD}@online.turfinfo.api.pmu.fr"
+    client = HttpClient(base_url=base, retry=FAST, transport=transport, sleep=sleeps.append)
+    with caplog.at_level(logging.WARNING), client, pytest.raises(HttpError) as info:
+        client.get("/rest/client/1/programme/14032025", params={"token": PASSWORD})
+    assert str(info.value) == (
+        "GET https://***@online.turfinfo.api.pmu.fr/rest/client/1/programme/14032025: "
+        "gave up after 4 attempts: [Errno -2] Name or service not known"
+    )
+    assert transport.calls == 4 and info.value.attempts == 4 and info.value.status is None
+    attempts = [r.getMessage() for r in caplog.records if "attempt" in r.getMessage()]
+    assert attempts[0] == (
+        "GET https://***@online.turfinfo.api.pmu.fr/rest/client/1/programme/14032025 attempt 1: "
+        "ConnectError: [Errno -2] Name or service not known"
+    )
+    assert_no_credentials(str(info.value), caplog.text)
+
+    plain = HttpClient(base_url="https://online.turfinfo.api.pmu.fr", retry=FAST, transport=_Unreachable(),
+                       sleep=sleeps.append)  # fmt: skip
+    with plain, pytest.raises(HttpError, match=r"^GET https://online\.turfinfo\.api\.pmu\.fr/rest/client/1/"):
+        plain.get("/rest/client/1/programme/14032025")
+
+
+def test_a_replay_names_the_recorded_file_not_a_placeholder_host(recorded: Path) -> None:
+    with HttpClient(base_url=recorded.as_uri(), retry=FAST) as client:
+        fetched = client.get("/api/day/programme")
+        with pytest.raises(HttpError) as info:
+            client.get("/api/day/nothing")
+    assert fetched.url == f"{recorded.as_uri()}/api/day/programme"
+    assert str(info.value) == f"GET {recorded.as_uri()}/api/day/nothing: HTTP 404"
+    assert "replay.local" not in fetched.url + str(info.value)

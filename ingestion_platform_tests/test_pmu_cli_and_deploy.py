@@ -16,6 +16,7 @@ from ingestion_platform import cli
 from ingestion_platform.defs.pmu import tables
 from ingestion_platform.lib.ledger import Ledger
 from ingestion_platform.lib.warehouse import Warehouse, get_warehouse
+from ingestion_platform_tests.conftest import cli_env
 from ingestion_platform_tests.pmu_helpers import SAMPLE_DAY, SAMPLE_DIR, copy_day, counts, run_pmu
 from ingestion_platform_tests.pmu_server import FaultPlan, PmuServer
 
@@ -45,7 +46,8 @@ def test_dagster_cli_materialises_a_day_on_postgres_through_faults(pg_url: str, 
             str(DAGSTER), "asset", "materialize", "-m", "ingestion_platform.definitions",
             "--select", "group:pmu", "--partition", SAMPLE_DAY,
         ]  # fmt: skip
-        proc = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
+        proc = subprocess.run(command, env=cli_env(env), cwd=env["DAGSTER_HOME"], capture_output=True, text=True,
+                              timeout=600)  # fmt: skip
         seen = srv.counts()
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert seen.get("503") == 1 and seen.get("429") >= 1
@@ -76,6 +78,7 @@ def test_production_instance_stores_runs_in_postgres(pg_url: str, tmp_path: Path
 
 
 def test_operator_cli_prints_counts_and_dead_letters(sqlite_url: str, tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)  # the CLI reads .env of its working directory
     data = tmp_path / "data"
     assert run_pmu(database_url=sqlite_url, data_dir=data, base_url=f"file://{SAMPLE_DIR}").success
     monkeypatch.setenv("INGESTION_DATABASE_URL", sqlite_url)
@@ -96,6 +99,7 @@ def test_cli_backfill_runs_a_range_in_chunks(tmp_path: Path, monkeypatch) -> Non
     for day in ("14032025", "15032025", "16032025"):
         copy_day(SAMPLE_DIR, replay, dst=day)
     home = _dagster_home(tmp_path, REPO / "dagster.yaml")
+    monkeypatch.chdir(tmp_path)  # the CLI reads .env of its working directory
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     monkeypatch.setenv("INGESTION_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("INGESTION_DATABASE_URL", f"sqlite:///{tmp_path / 'data' / 'warehouse.db'}")
