@@ -1,7 +1,7 @@
 """The code location loads, every asset is documented, and the graph matches its snapshot.
 
 When the graph changes on purpose, regenerate the snapshot with
-``UPDATE_SNAPSHOT=1 python -m pytest ingestion_platform_tests/test_definitions.py`` and review the
+``UPDATE_SNAPSHOT=1 python -m pytest ingestion_platform_tests/project/test_definitions.py`` and review the
 diff of ``snapshots/definitions.json`` like code.
 """
 
@@ -15,7 +15,7 @@ import dagster as dg
 
 from ingestion_platform.definitions import defs
 
-SNAPSHOT = Path(__file__).parent / "snapshots" / "definitions.json"
+SNAPSHOT = Path(__file__).resolve().parents[1] / "snapshots" / "definitions.json"
 
 
 def _graph() -> dict:

@@ -32,7 +32,7 @@ from ingestion_platform.lib.settings import (
 from ingestion_platform.lib.warehouse import Warehouse
 from ingestion_platform_tests import local_http
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 ENV_EXAMPLE = REPO_ROOT / ".env.example"
 PACKAGE = "ingestion_platform."
 NAME = r"([A-Z][A-Z0-9_]*)"

@@ -20,7 +20,7 @@ from ingestion_platform_tests.conftest import cli_env
 from ingestion_platform_tests.pmu_helpers import SAMPLE_DAY, SAMPLE_DIR, copy_day, counts, run_pmu
 from ingestion_platform_tests.pmu_server import FaultPlan, PmuServer
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DAGSTER = Path(sys.executable).parent / "dagster"
 
 

@@ -18,7 +18,7 @@ from ingestion_platform import cli, local_env
 from ingestion_platform_tests.conftest import cli_env
 from ingestion_platform_tests.pmu_helpers import SAMPLE_DAY, SAMPLE_DIR, run_pmu
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 ENV_EXAMPLE = REPO_ROOT / ".env.example"
 SOURCES = ["PMU_API_BASE_URL", "EVENTBRITE_API_URL", "EVENTBRITE_ORGANIZATION_IDS", "MONTREAL_CKAN_URL", "ICS_FEEDS"]
 
@@ -190,6 +190,6 @@ def test_assets_prints_a_line_per_asset_with_rows_and_checks(repo: Path, capsys)
     rows = {line.split()[0]: line for line in lines[1:]}
     assert set(rows) == {"pmu/programme", "pmu/participants", "pmu/performances", "pmu/rapports"}
     assert all(SAMPLE_DAY in line and "passed" in line and "failed" not in line for line in rows.values())
-    assert rows["pmu/performances"].split()[-2:] == ["3/3", "passed"]
+    assert rows["pmu/performances"].split()[-2:] == ["5/5", "passed"]
     assert cli.main(["assets", "--partition", "2025-03-13", "--select", "pmu/programme"]) == 0
     assert "never" in capsys.readouterr().out

@@ -14,7 +14,7 @@ import pytest
 
 from ingestion_platform_tests.pmu_server import FaultPlan, PmuServer
 
-SAMPLE_DIR = Path(__file__).resolve().parents[1] / "ingestion_platform" / "defs" / "pmu" / "sample"
+SAMPLE_DIR = Path(__file__).resolve().parents[2] / "ingestion_platform" / "defs" / "pmu" / "sample"
 DAY_DIR = "programme/14032025"
 PROGRAMME = "/rest/client/1/programme/14032025"
 R1C1 = "/rest/client/61/programme/14032025/R1/C1"
