@@ -696,6 +696,8 @@ def ratio_rows(ms: Sequence[Measurement]) -> list[list[str]]:
         ("UI run start->end / CLI in_process run start->end", "ui", "cli-in-process", "run_s", False),
         ("UI submit->success / CLI default-executor wall", "ui", "cli-default", "wall_s", False),
         ("CLI default-executor / CLI in_process wall", "cli-default", "cli-in-process", "wall_s", False),
+        # CPU seconds hardly move with the machine's load, where wall times do
+        ("UI CPU / CLI in_process CPU", "ui", "cli-in-process", "cpu_s", False),
     ]
     rows = []
     for name, num, den, attr, target in specs:
