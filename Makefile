@@ -70,5 +70,10 @@ format: install
 bench: install
 	$(BIN)/python benchmarks/run.py
 
+## The PMU sample day through the CLI and through dagster dev's "Materialize all", side by side (benchmarks/README.md).
+.PHONY: bench-ui
+bench-ui: install
+	$(BIN)/python benchmarks/ui_vs_cli.py
+
 clean:
 	rm -rf .data .dagster_home
