@@ -50,9 +50,11 @@ backfill: install .env $(DAGSTER_HOME)/dagster.yaml
 	@test -n "$(START)" -a -n "$(END)" || { echo "usage: make backfill START=YYYY-MM-DD END=YYYY-MM-DD [SELECT='group:pmu'] [DAYS_PER_RUN=31]"; exit 2; }
 	$(BIN)/python -m ingestion_platform.cli backfill --select '$(SELECT)' --from $(START) --to $(END) --days-per-run $(DAYS_PER_RUN)
 
-## Tests (SQLite always; PostgreSQL at INGESTION_TEST_DATABASE_URL, required when CI is set).
+## Tests (SQLite always; PostgreSQL at INGESTION_TEST_DATABASE_URL, required when CI is set), on
+## TEST_WORKERS processes (pytest-xdist; TEST_WORKERS=0 runs them in this process).
+TEST_WORKERS ?= 2
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 ## The Dagster UI on http://$(HOST):$(PORT), from the repository root so that .env is read.
 dev: install .env $(DAGSTER_HOME)/dagster.yaml
