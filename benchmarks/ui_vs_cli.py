@@ -362,14 +362,26 @@ def child_env(token: str, home: Path, data_dir: Path) -> dict[str, str]:
     return env
 
 
-def make_home(path: Path, token: str) -> Path:
+def make_workdir(tmp: Path) -> Path:
+    """The children's working directory: empty, so that no ``.env`` is loaded.
+
+    Dagster's CLI (``dagster dev``, ``dagster asset materialize``) loads ``.env`` from its working directory and lets
+    it override the environment: the repository's ``.env`` could point the runs at another data dir, warehouse or
+    API. The code is imported through PYTHONPATH instead.
+    """
+    path = tmp / "cwd"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+def make_home(path: Path, token: str, cwd: Path) -> Path:
     """A fresh DAGSTER_HOME with a copy of the repository's dagster.yaml, migrated."""
     path.mkdir(parents=True)
     shutil.copy(REPO_ROOT / "dagster.yaml", path / "dagster.yaml")
     subprocess.run(
         [str(BIN / "dagster"), "instance", "migrate"],
         env=child_env(token, path, path / "unused-data"),
-        cwd=REPO_ROOT,
+        cwd=cwd,
         check=True,
         capture_output=True,
         timeout=300,
@@ -447,7 +459,7 @@ def _tail(path: Path, lines: int = 12) -> str:
 
 
 def measure_cli(
-    variant: str, phase: str, rep: int, home: Path, data_dir: Path, token: str, log: Path, timeout: float
+    variant: str, phase: str, rep: int, home: Path, data_dir: Path, token: str, log: Path, timeout: float, cwd: Path
 ) -> Measurement:
     m = Measurement(variant, phase, rep)
     before_id = latest_run_id(home)
@@ -457,7 +469,7 @@ def measure_cli(
         proc = subprocess.Popen(
             cli_command(variant == "cli-in-process"),
             env=child_env(token, home, data_dir),
-            cwd=REPO_ROOT,
+            cwd=cwd,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -496,6 +508,7 @@ class DagsterDev:
     token: str
     log: Path
     cleanup: Cleanup
+    cwd: Path
     port: int = 0
     popen: subprocess.Popen | None = None
     gql: GraphQL | None = None
@@ -511,7 +524,7 @@ class DagsterDev:
             self.popen = subprocess.Popen(
                 [str(BIN / "dagster"), "dev", "-m", MODULE, "-p", str(self.port)],
                 env=child_env(self.token, self.home, self.data_dir),
-                cwd=REPO_ROOT,
+                cwd=self.cwd,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -771,21 +784,21 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def package_imported(env: dict[str, str]) -> str:
+def package_imported(env: dict[str, str], cwd: Path) -> str:
     code = "import ingestion_platform; print(ingestion_platform.__file__)"
-    proc = subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO_ROOT, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-c", code], env=env, cwd=cwd, capture_output=True, text=True)
     return proc.stdout.strip() or proc.stderr.strip()[-300:]
 
 
 def run(args: argparse.Namespace, tmp: Path, cleanup: Cleanup, progress: Callable[[str], None]) -> list[Measurement]:
     token = cleanup.token
+    cwd = make_workdir(tmp)
     measurements: list[Measurement] = []
-    cli_home = make_home(tmp / "cli-home", token) if any(v.startswith("cli") for v in args.variants) else None
+    cli_home = make_home(tmp / "cli-home", token, cwd) if any(v.startswith("cli") for v in args.variants) else None
     dev = None
     if "ui" in args.variants:
-        dev = DagsterDev(
-            make_home(tmp / "ui-home", token), tmp / "ui-data", token, tmp / "dagster-dev.log", cleanup, args.port
-        )
+        home = make_home(tmp / "ui-home", token, cwd)
+        dev = DagsterDev(home, tmp / "ui-data", token, tmp / "dagster-dev.log", cleanup, cwd, args.port)
         reset_dir(dev.data_dir)
         dev.start(args.start_timeout)
         idle = dev.idle_cpu(args.idle_s)
@@ -809,7 +822,7 @@ def run(args: argparse.Namespace, tmp: Path, cleanup: Cleanup, progress: Callabl
                 reset_dir(data_dir)
             log = tmp / "logs" / f"{variant}-{rep}-{phase}.log"
             log.parent.mkdir(exist_ok=True)
-            m = measure_cli(variant, phase, rep, cli_home, data_dir, token, log, args.timeout)
+            m = measure_cli(variant, phase, rep, cli_home, data_dir, token, log, args.timeout, cwd)
         measurements.append(m)
         progress(measurement_line(m))
     return measurements
@@ -829,7 +842,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     say(f"ui_vs_cli  {dt.datetime.now():%Y-%m-%d %H:%M}  python {sys.version.split()[0]}  dagster {_dagster_version()}")
     say(f"host: {os.cpu_count()} CPUs, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     say(f"this process imports {Path(ingestion_platform.__file__).parent}")
-    say(f"the children import {package_imported(child_env(token, tmp, tmp))}")
+    env = child_env(token, tmp, tmp)
+    say(f"the children import {package_imported(env, make_workdir(tmp))}")
+    say(f"the children run in an empty directory: no .env is loaded{_dotenv_note()}")
+    executor = env.get("INGESTION_EXECUTOR")
+    executor = f"={executor}" if executor else " unset"
+    say(f"INGESTION_EXECUTOR{executor} (inherited: the location's default executor, of cli-default and ui)")
     say(f"day {args.day} of {SAMPLE}, group {GROUP}; {args.repeat} repetition(s); variants {', '.join(args.variants)}")
     say(f"temporary directory {tmp}")
     say()
@@ -863,6 +881,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
     met = target_met(measurements)
     return 1 if failure or any(m.error for m in measurements) or met is False else 0
+
+
+def _dotenv_note() -> str:
+    dotenv = REPO_ROOT / ".env"
+    if not dotenv.exists():
+        return ""
+    names = [line.split("=", 1)[0].strip() for line in dotenv.read_text(errors="replace").splitlines()]
+    names = [n for n in names if n and not n.startswith("#")]
+    return f" ({dotenv} is ignored: {', '.join(names) or 'no settings'})"
 
 
 def _dagster_version() -> str:

@@ -238,3 +238,12 @@ def test_cleanup_kills_the_group_and_the_processes_that_left_it(bench: ModuleTyp
     assert parent.returncode == -9
     assert bench.marked_pids(token) == []
     assert cleanup() == {}  # once only
+
+
+def test_children_run_where_no_dotenv_is_loaded(bench: ModuleType, tmp_path: Path, monkeypatch) -> None:
+    workdir = bench.make_workdir(tmp_path)
+    assert workdir.is_dir() and list(workdir.iterdir()) == [] and workdir != REPO_ROOT
+    monkeypatch.setattr(bench, "REPO_ROOT", tmp_path)
+    assert bench._dotenv_note() == ""
+    (tmp_path / ".env").write_text("# a comment\nPMU_API_BASE_URL=https://example.invalid\nINGESTION_DATA_DIR=/x\n")
+    assert bench._dotenv_note().endswith("is ignored: PMU_API_BASE_URL, INGESTION_DATA_DIR)")
