@@ -71,7 +71,7 @@ class DagsterDev:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("wb")
         migrate = subprocess.run(
-            [str(DAGSTER), "instance", "migrate"], env=self.env, cwd=REPO, capture_output=True, timeout=600
+            [str(DAGSTER), "instance", "migrate"], env=self.env, cwd=self.workdir, capture_output=True, timeout=600
         )
         self._log.write(b"$ dagster instance migrate\n" + migrate.stdout + migrate.stderr)
         self._log.flush()
@@ -85,7 +85,7 @@ class DagsterDev:
         self.proc = subprocess.Popen(
             command,
             env=self.env,
-            cwd=REPO,
+            cwd=self.workdir,
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,

@@ -31,14 +31,6 @@ PROGRAMME = ["pmu", "programme"]
 #: the backfill's days, first and last included; days missing from the shipped sample are replayed
 #: from SAMPLE_DAY under their own date (see ``pmu_sample_url``)
 BACKFILL_RANGE = ("2025-03-13", "2025-03-15")
-#: Known, Dagster 1.13: the PMU assets have a backfill policy, so a backfill runs days as a range
-#: (one run per PMU_DAYS_PER_RUN days, tagged with the range, even for one day). The checks of such
-#: a run are evaluated once for the window, with no partition: their executions say Passed, but
-#: their Partitions tab shows the backfilled days "Skipped" (and the Checks list "Skipped").
-RANGE_RUN_CHECKS_SKIPPED = (
-    "the checks of a ranged backfill run passed, but Dagster records them without a partition:"
-    " the Checks tab shows the backfilled days Skipped, not Passed"
-)
 
 
 def _days(first: str, last: str) -> list[str]:
@@ -146,6 +138,4 @@ def test_backfill_of_sample_days_from_the_ui(ui: Ui, dagster_server: DagsterDev)
         _assert_latest_passed(views, run_ids, asset)
         partitions.update({check: view.partitions for check, view in views.items() if view.partitions})
     statuses = {status for by_day in partitions.values() for status in by_day.values()}
-    if statuses == {"Skipped"}:
-        pytest.xfail(RANGE_RUN_CHECKS_SKIPPED)
     assert statuses == {"Passed"}, f"checks of pmu/programme by day: {partitions}"
