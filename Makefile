@@ -4,9 +4,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 DEMO_DAY ?= 2025-03-14
-SAMPLE := $(CURDIR)/ingestion_platform/defs/pmu/sample
+PORT ?= 3000
+HOST ?= 127.0.0.1
+SELECT ?= group:pmu
+DAYS_PER_RUN ?= 31
+# Dagster CLI runs of the demo: in process, console logs from WARNING up, no Python warnings.
+QUIET := --config-json '{"execution": {"config": {"in_process": {}}}, "loggers": {"console": {"config": {"log_level": "WARNING"}}}}'
+MATERIALIZE := PYTHONWARNINGS=ignore $(BIN)/dagster asset materialize -m ingestion_platform.definitions
 
-.PHONY: install demo test dev lint format bench clean
+.PHONY: install demo test dev backfill lint format bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,23 +22,43 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+## Local settings: .env.example with the sources pointed at the shipped samples (file:// URLs of this clone).
+## Written when missing; when .env.example is newer, an edited .env is kept and the new one goes to .env.new.
+.env: .env.example | $(VENV)/.installed
+	$(BIN)/python -m ingestion_platform.cli local-env
+
+## The local Dagster instance (SQLite), migrated once when it is created.
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml | $(VENV)/.installed
 	mkdir -p $(DAGSTER_HOME)
 	ln -sfn $(CURDIR)/dagster.yaml $@
+	$(BIN)/dagster instance migrate > /dev/null
 
-## Main job offline: materialise the shipped PMU sample day into SQLite, then print per-table counts.
-demo: install $(DAGSTER_HOME)/dagster.yaml
-	PMU_API_BASE_URL=file://$(SAMPLE) $(BIN)/dagster asset materialize \
-		-m ingestion_platform.definitions --select 'group:pmu' --partition $(DEMO_DAY) \
-		--config-json '{"execution": {"config": {"in_process": {}}}}'
-	$(BIN)/python -m ingestion_platform.cli counts --partition $(DEMO_DAY)
+## Offline demo: the sample day of both groups (pmu, events + events/import_stats) into SQLite, then a line
+## per asset and the per-table counts.
+demo: install .env $(DAGSTER_HOME)/dagster.yaml
+	@echo "materialize group:pmu --partition $(DEMO_DAY)   (sources from .env: the shipped samples)"
+	@$(MATERIALIZE) --select 'group:pmu' --partition $(DEMO_DAY) $(QUIET)
+	@echo "materialize group:events --partition $(DEMO_DAY)   (sources from .env: the shipped samples)"
+	@$(MATERIALIZE) --select 'group:events' --partition $(DEMO_DAY) $(QUIET)
+	@echo "materialize events/import_stats"
+	@$(MATERIALIZE) --select 'events/import_stats' $(QUIET)
+	@$(BIN)/python -m ingestion_platform.cli assets --partition $(DEMO_DAY)
+	@$(BIN)/python -m ingestion_platform.cli counts --partition $(DEMO_DAY)
 
-## Tests (SQLite always; PostgreSQL at INGESTION_TEST_DATABASE_URL, required when CI is set).
+## A range of days in runs of DAYS_PER_RUN days, on the instance of the UI: make backfill START=... END=...
+backfill: install .env $(DAGSTER_HOME)/dagster.yaml
+	@test -n "$(START)" -a -n "$(END)" || { echo "usage: make backfill START=YYYY-MM-DD END=YYYY-MM-DD [SELECT='group:pmu'] [DAYS_PER_RUN=31]"; exit 2; }
+	$(BIN)/python -m ingestion_platform.cli backfill --select '$(SELECT)' --from $(START) --to $(END) --days-per-run $(DAYS_PER_RUN)
+
+## Tests (SQLite always; PostgreSQL at INGESTION_TEST_DATABASE_URL, required when CI is set), on
+## TEST_WORKERS processes (pytest-xdist; TEST_WORKERS=0 runs them in this process).
+TEST_WORKERS ?= 2
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
-dev: install $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster dev
+## The Dagster UI on http://$(HOST):$(PORT), from the repository root so that .env is read.
+dev: install .env $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster dev -h $(HOST) -p $(PORT)
 
 lint: install
 	$(BIN)/ruff check ingestion_platform ingestion_platform_tests benchmarks
@@ -45,6 +71,11 @@ format: install
 ## Benchmarks (not part of the tests): figures printed side by side, as ratios.
 bench: install
 	$(BIN)/python benchmarks/run.py
+
+## The PMU sample day through the CLI and through dagster dev's "Materialize all", side by side (benchmarks/README.md).
+.PHONY: bench-ui
+bench-ui: install
+	$(BIN)/python benchmarks/ui_vs_cli.py
 
 clean:
 	rm -rf .data .dagster_home

@@ -1,9 +1,16 @@
-"""Small operator commands: table counts, ledger jobs, dead letters.
+"""Small operator commands: table counts, assets, ledger jobs, dead letters, ranged backfills, the local .env.
 
     python -m ingestion_platform.cli counts [--partition YYYY-MM-DD]
+    python -m ingestion_platform.cli assets [--partition YYYY-MM-DD] [--select 'group:pmu']
     python -m ingestion_platform.cli jobs [--limit N]
     python -m ingestion_platform.cli dead-letters [--source pmu] [--partition YYYY-MM-DD]
     python -m ingestion_platform.cli backfill --select 'group:pmu' --from YYYY-MM-DD --to YYYY-MM-DD
+    python -m ingestion_platform.cli local-env [--force]
+
+Like the Dagster CLI, every command first reads ``.env`` from the working directory (its values win over
+the shell's). ``assets`` and ``backfill`` use the Dagster instance of ``DAGSTER_HOME``; when it is not set
+they use the repository's ``.dagster_home`` (created, linked to ``dagster.yaml`` and migrated once, as
+``make`` does), run from the repository root.
 
 Replaying dead letters after a fix is a re-materialisation with ``reprocess_from_raw: true``
 (see the README); ``dead-letters`` prints the exact command for each affected partition.
@@ -12,17 +19,80 @@ Replaying dead letters after a fix is a re-materialisation with ``reprocess_from
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
+import io
+import os
+import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
+from ingestion_platform import local_env
 from ingestion_platform.lib.contract import CONTRACTS, TableContract
 from ingestion_platform.lib.ledger import ingestion_job
 from ingestion_platform.lib.raw_store import RawStore
 from ingestion_platform.lib.warehouse import get_warehouse, redact_url
+
+
+class CliError(Exception):
+    """A problem the operator can fix: printed as one line, exit status 2."""
+
+
+def ensure_dagster_home(root: Path | None = None) -> Path:
+    """``DAGSTER_HOME``, or ``<root>/.dagster_home`` (``root``: the working directory) set up as the Makefile
+    does: ``dagster.yaml`` linked into it and the instance migrated once, when the link is made. Two
+    commands starting at once on a new home wait for each other (a lock), so the instance is created once.
+    """
+    if os.environ.get("DAGSTER_HOME"):
+        return Path(os.environ["DAGSTER_HOME"])
+    root = Path.cwd() if root is None else root
+    config = root / "dagster.yaml"
+    if not config.is_file():
+        raise CliError(
+            f"DAGSTER_HOME is not set and {root} has no dagster.yaml: run from the repository root "
+            "(or `make backfill`), or export DAGSTER_HOME=<a folder holding a dagster.yaml>"
+        )
+    home = root / ".dagster_home"
+    home.mkdir(exist_ok=True)
+    with _locked(home / ".setup.lock"):
+        link = home / "dagster.yaml"
+        if not link.exists():
+            if link.is_symlink():  # dangling: the repository moved
+                link.unlink()
+            try:
+                link.symlink_to(config.resolve())
+            except OSError:  # no symlinks here: a copy
+                shutil.copyfile(config, link)
+            _migrate(home)
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def _migrate(home: Path) -> None:
+    import dagster as dg
+
+    with contextlib.redirect_stdout(io.StringIO()), dg.DagsterInstance.from_config(str(home)) as instance:
+        instance.upgrade(print_fn=lambda _line: None)  # storages print their progress too: kept out of stdout
+    print(f"created the Dagster instance in {home} (migrated)", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        yield
+        return
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _definitions() -> Any:
@@ -91,7 +161,7 @@ def dead_letters(source: str | None, partition: str | None) -> int:
     return 0
 
 
-def backfill(select: str, first: str, last: str, days_per_run: int) -> int:
+def backfill(select: str, first: str, last: str, days_per_run: int, log_level: str = "WARNING") -> int:
     """Materialise ``select`` over ``first`` .. ``last`` in runs of ``days_per_run`` days, in process,
     on the Dagster instance of ``DAGSTER_HOME`` (the runs show in the UI). Works whatever the assets'
     backfill policy, unlike ``dagster asset materialize --partition-range`` (single-run policies only).
@@ -107,11 +177,15 @@ def backfill(select: str, first: str, last: str, days_per_run: int) -> int:
     job = dg.Definitions.merge(
         definitions, dg.Definitions(jobs=[dg.define_asset_job(job_name, selection=selection)])
     ).resolve_job_def(job_name)
-    start, end = dt.date.fromisoformat(first), dt.date.fromisoformat(last)
+    try:
+        start, end = dt.date.fromisoformat(first), dt.date.fromisoformat(last)
+    except ValueError as exc:
+        raise CliError(f"--from/--to: {exc}") from None
     if end < start:
         print("--to is before --from", file=sys.stderr)
         return 2
     failed = 0
+    ensure_dagster_home()
     with dg.DagsterInstance.get() as instance:
         chunk_start = start
         while chunk_start <= end:
@@ -120,12 +194,76 @@ def backfill(select: str, first: str, last: str, days_per_run: int) -> int:
                 "dagster/asset_partition_range_start": chunk_start.isoformat(),
                 "dagster/asset_partition_range_end": chunk_end.isoformat(),
             }
-            result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
+            result = job.execute_in_process(
+                run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+                instance=instance,
+                tags=tags,
+                raise_on_error=False,
+            )
             status = "ok" if result.success else "FAILED"
             failed += not result.success
             print(f"{chunk_start}..{chunk_end}: run {result.run_id} {status}")
             chunk_start = chunk_end + dt.timedelta(days=1)
     return 1 if failed else 0
+
+
+def assets(partition: str | None, select: str | None) -> int:
+    """One line per asset: its latest materialization (of ``partition`` for a partitioned asset), the run,
+    the row count it reported and the checks evaluated in that run, from the instance of ``DAGSTER_HOME``."""
+    import dagster as dg
+    from dagster._core.events import DagsterEventType
+
+    graph = _definitions().resolve_asset_graph()
+    keys = (
+        dg.AssetSelection.from_string(select).resolve(graph)
+        if select
+        else {n.key for n in graph.asset_nodes if n.is_materializable}
+    )
+    nodes = sorted((graph.get(k) for k in keys), key=lambda n: (n.group_name or "", n.key.to_user_string()))
+    ensure_dagster_home()
+    print(f"{'asset':24} {'group':18} {'partition':10}  {'materialized (UTC)':19}  {'run':8} {'rows':>6}  checks")
+    with dg.DagsterInstance.get() as instance:
+        for node in nodes:
+            key = node.key
+            part = partition if node.partitions_def is not None else None
+            records = instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=key, asset_partitions=[part] if part else None), limit=1
+            ).records
+            head = f"{key.to_user_string():24} {node.group_name or '-':18} {part or '-':10}"
+            if not records:
+                print(f"{head}  {'never':19}")
+                continue
+            record = records[0]
+            when = dt.datetime.fromtimestamp(record.timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+            rows = record.asset_materialization.metadata.get("dagster/row_count")
+            rows_text = str(rows.value) if rows is not None else "-"
+            checks = [
+                e.event_log_entry.dagster_event.event_specific_data
+                for e in instance.get_records_for_run(
+                    record.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION
+                ).records
+            ]
+            mine = [c for c in checks if c.asset_key == key and getattr(c, "partition", None) in (None, part)]
+            print(f"{head}  {when:19}  {record.run_id[:8]:8} {rows_text:>6}  {_checks_text(mine)}")
+    return 0
+
+
+def _checks_text(evaluations: list[Any]) -> str:
+    if not evaluations:
+        return "-"
+    passed = sum(1 for e in evaluations if e.passed)
+    failed = sorted(f"{e.check_name} ({e.severity.value.lower()})" for e in evaluations if not e.passed)
+    return f"{passed}/{len(evaluations)} passed" + (f"; failed: {', '.join(failed)}" if failed else "")
+
+
+def write_env(force: bool) -> int:
+    """``.env`` from ``.env.example`` in the working directory, the sources pointed at the shipped samples."""
+    template, target = Path(".env.example"), Path(".env")
+    if not template.is_file():
+        raise CliError(f"no .env.example in {Path.cwd()}: run from the repository root")
+    outcome = local_env.write_local_env(template, target, force=force)
+    print(outcome.message)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -143,14 +281,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--from", dest="first", required=True, help="first day, YYYY-MM-DD")
     p.add_argument("--to", dest="last", required=True, help="last day, YYYY-MM-DD (inclusive)")
     p.add_argument("--days-per-run", type=int, default=31)
+    p.add_argument("--log-level", default="WARNING", help="Dagster console log level of the runs (WARNING)")
+    p = sub.add_parser("assets", help="latest materialization of every asset (of a partition), row count and checks")
+    p.add_argument("--partition")
+    p.add_argument("--select", help="asset selection, e.g. 'group:pmu' (default: every asset)")
+    p = sub.add_parser("local-env", help="write .env from .env.example with the sources on the shipped samples")
+    p.add_argument("--force", action="store_true", help="overwrite an existing .env")
     args = parser.parse_args(argv)
-    if args.command == "backfill":
-        return backfill(args.select, args.first, args.last, args.days_per_run)
-    if args.command == "counts":
-        return counts(args.partition)
-    if args.command == "jobs":
-        return jobs(args.limit)
-    return dead_letters(args.source, args.partition)
+    try:
+        if args.command == "local-env":
+            return write_env(args.force)
+        local_env.load_dotenv()
+        if args.command == "backfill":
+            return backfill(args.select, args.first, args.last, args.days_per_run, args.log_level.upper())
+        if args.command == "assets":
+            return assets(args.partition, args.select)
+        if args.command == "counts":
+            return counts(args.partition)
+        if args.command == "jobs":
+            return jobs(args.limit)
+        return dead_letters(args.source, args.partition)
+    except CliError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -26,6 +26,14 @@ SHARED = Path(os.environ.get("INGESTION_SHARED_DIR") or REPO_ROOT.parent / "shar
 PG_DEFAULT = "postgresql://root@127.0.0.1:5432/test"
 
 
+def cli_env(env: dict[str, str]) -> dict[str, str]:
+    """``env`` for a Dagster or operator CLI subprocess. Those commands read ``.env`` from their working
+    directory, over the environment, so tests run them outside the repository (where a developer's
+    ``make .env`` points the sources at the samples), e.g. in their ``DAGSTER_HOME``; the repository goes
+    first on ``PYTHONPATH`` so that the code under test is the one imported."""
+    return {**env, "PYTHONPATH": os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)}
+
+
 def require_shared(subdir: str) -> Path:
     """``../shared/<subdir>``: skipped with a reason when absent, a failure in CI."""
     path = SHARED / subdir

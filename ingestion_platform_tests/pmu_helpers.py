@@ -14,7 +14,6 @@ import sqlalchemy as sa
 
 from ingestion_platform.defs.pmu import tables
 from ingestion_platform.defs.pmu.assets import participants, performances, programme, rapports
-from ingestion_platform.defs.pmu.checks import pmu_checks
 from ingestion_platform.defs.pmu.resources import PmuApi
 from ingestion_platform.lib.raw_store import RawStoreResource
 from ingestion_platform.lib.warehouse import LINEAGE_COLUMNS, Warehouse, WarehouseResource
@@ -38,11 +37,9 @@ def run_pmu(
     max_concurrency: int = 4,
     instance: dg.DagsterInstance | None = None,
 ) -> dg.ExecuteInProcessResult:
-    """Materialise the PMU assets (and their checks) in process, like one Dagster run."""
+    """Materialise the PMU assets (and the checks they evaluate in their steps) in process, like one run."""
     assets: list[Any] = list(selection or PMU_ASSETS)
-    if with_checks:
-        keys = {a.key for a in assets}
-        assets += [c for c in pmu_checks if {k.asset_key for k in c.check_keys} <= keys]
+    chosen = dg.AssetSelection.assets(*assets)
     tags = {}
     if partition_range is not None:
         tags = {
@@ -52,6 +49,7 @@ def run_pmu(
         partition_key = None
     return dg.materialize(
         assets,
+        selection=chosen if with_checks else chosen.without_checks(),
         partition_key=partition_key,
         tags=tags,
         run_config=dict(run_config or {}),

@@ -1,28 +1,36 @@
 """Builders for reusable asset checks that query the warehouse.
 
-Each builder returns a Dagster ``AssetChecksDefinition`` bound to an asset. Checks are
-partitioned like their asset: they look only at the rows of the partitions being materialised
-(``window_column`` between the first and last day of the run's partition window), so a check on a
-ten-year table costs what one day costs. Failing rows (a sample) go into the check metadata so
-the UI shows *which* rows are wrong, not only that something is.
+Each builder returns a :class:`Check` bound to an asset. A source asset declares its checks as
+check specs and evaluates them inside its own step, after its load (:func:`evaluate_checks`, called
+by ``lib.ingest.SourceRun.finish``): one step per asset instead of one process per check, each
+check still reported on its own in the UI. Checks are partitioned like their asset and evaluated
+once per day of the run, on that day's rows (``window_column`` within the day), so each partition of
+a range run shows its own result and a check on a ten-year table costs what one day costs. Failing
+rows (a sample) go into the check metadata so the UI shows *which* rows are wrong, not only that
+something is.
 
-Key and reference checks are blocking by default: downstream assets wait for them.
+Key and reference checks are blocking by default: a failure fails the asset's step after every
+result is reported, and the downstream assets of the run do not run.
 """
 
 import datetime as dt
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import dagster as dg
 import sqlalchemy as sa
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData,
+)
 
-from ingestion_platform.lib.ledger import jsonable
+from ingestion_platform.lib.ledger import ingestion_job, jsonable
 from ingestion_platform.lib.raw_store import DeadLetter, RawStore
 from ingestion_platform.lib.warehouse import Warehouse
 
 SAMPLE_ROWS = 20
+T = TypeVar("T")
 
 
 @dataclass
@@ -56,11 +64,29 @@ class DateWindow:
 
 @dataclass(frozen=True)
 class CheckInputs:
-    """What a check function gets: the warehouse, the raw store and the run's day window."""
+    """What a check function gets: the warehouse, the raw store and the day window it checks.
+
+    ``run`` is the window of the whole evaluation when a check is evaluated day by day over a range
+    run; ``memo(key, fn)`` keeps what ``fn`` computes once for that whole window (raw payloads read,
+    ledger jobs) so that the per-day evaluations only slice it.
+    """
 
     warehouse: Warehouse
     raw_store: RawStore
     window: DateWindow | None
+    run: DateWindow | None = None
+    _memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def memo(self, key: Any, fn: Callable[[], T]) -> T:
+        if key not in self._memo:
+            self._memo[key] = fn()
+        return self._memo[key]
+
+    def whole_run(self) -> "CheckInputs":
+        """The same inputs over the evaluation's whole window (itself when not evaluated day by day)."""
+        if self.run is None or self.run == self.window:
+            return self
+        return CheckInputs(self.warehouse, self.raw_store, self.run, self.run, self._memo)
 
     def where(self, table: sa.Table, column: str | None) -> sa.ColumnElement[bool]:
         """Rows of ``table`` inside the window (all rows when unpartitioned or no column)."""
@@ -77,6 +103,72 @@ class CheckInputs:
 CheckFn = Callable[[CheckInputs], CheckOutcome]
 
 
+@dataclass(frozen=True)
+class Check:
+    """One warehouse check of one asset: ``fn(inputs)`` decides, per day of the run.
+
+    A source asset evaluates its checks inside its own step (``check_specs`` on the asset, see
+    ``lib.source.Source.asset`` and :func:`evaluate_checks`): no extra process per check, results
+    reported one by one in the UI and, for a partitioned check, one result per partition of the run.
+    ``definition()`` gives the same check as a separate ``@asset_check`` for an asset outside a source.
+    """
+
+    asset: dg.AssetKey
+    name: str
+    description: str
+    fn: CheckFn
+    blocking: bool = False
+    severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR
+    partitions_def: dg.PartitionsDefinition | None = None
+
+    @property
+    def key(self) -> dg.AssetCheckKey:
+        return dg.AssetCheckKey(self.asset, self.name)
+
+    def spec(self) -> dg.AssetCheckSpec:
+        return dg.AssetCheckSpec(
+            self.name,
+            asset=self.asset,
+            description=self.description,
+            blocking=self.blocking,
+            partitions_def=self.partitions_def,
+        )
+
+    def evaluate(self, inputs: CheckInputs) -> tuple[bool, dict[str, Any]]:
+        """``(passed, metadata)`` of the check on ``inputs``."""
+        outcome = self.fn(inputs)
+        metadata: dict[str, Any] = {
+            "checked_rows": dg.MetadataValue.int(outcome.checked),
+            "failing_rows": dg.MetadataValue.int(outcome.failures),
+        }
+        if inputs.window is not None:
+            metadata["window"] = dg.MetadataValue.text(f"{inputs.window.start} .. {inputs.window.end} (exclusive)")
+        if outcome.sample:
+            metadata["sample"] = dg.MetadataValue.json(jsonable(outcome.sample[:SAMPLE_ROWS]))
+        for key, value in outcome.details.items():
+            metadata[key] = jsonable(value) if isinstance(value, (list, dict)) else value
+        return outcome.passed, metadata
+
+    def definition(self) -> dg.AssetChecksDefinition:
+        """The check as its own ``@asset_check`` (its own step), over the run's whole window."""
+
+        @dg.asset_check(
+            asset=self.asset,
+            name=self.name,
+            description=self.description,
+            blocking=self.blocking,
+            partitions_def=self.partitions_def,
+            required_resource_keys={"warehouse", "raw_store"},
+        )
+        def _check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+            window = DateWindow.from_context(context) if self.partitions_def is not None else None
+            inputs = CheckInputs(context.resources.warehouse.get(), context.resources.raw_store.get(), window)
+            passed, metadata = self.evaluate(inputs)
+            return dg.AssetCheckResult(passed=passed, severity=self.severity, metadata=metadata)
+
+        return _check
+
+
 def warehouse_check(
     *,
     asset: dg.AssetKey | str | Sequence[str],
@@ -86,33 +178,69 @@ def warehouse_check(
     blocking: bool = False,
     severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR,
     partitions_def: dg.PartitionsDefinition | None = None,
-) -> dg.AssetChecksDefinition:
+) -> Check:
     """The general builder: ``fn(inputs)`` decides; the rest is Dagster plumbing."""
+    return Check(dg.AssetKey.from_coercible(asset), name, description, fn, blocking, severity, partitions_def)
 
-    @dg.asset_check(
-        asset=asset,
-        name=name,
-        description=description,
-        blocking=blocking,
-        partitions_def=partitions_def,
-        required_resource_keys={"warehouse", "raw_store"},
-    )
-    def _check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-        window = DateWindow.from_context(context) if partitions_def is not None else None
-        outcome = fn(CheckInputs(context.resources.warehouse.get(), context.resources.raw_store.get(), window))
-        metadata: dict[str, Any] = {
-            "checked_rows": dg.MetadataValue.int(outcome.checked),
-            "failing_rows": dg.MetadataValue.int(outcome.failures),
-        }
-        if window is not None:
-            metadata["window"] = dg.MetadataValue.text(f"{window.start} .. {window.end} (exclusive)")
-        if outcome.sample:
-            metadata["sample"] = dg.MetadataValue.json(jsonable(outcome.sample[:SAMPLE_ROWS]))
-        for key, value in outcome.details.items():
-            metadata[key] = jsonable(value) if isinstance(value, (list, dict)) else value
-        return dg.AssetCheckResult(passed=outcome.passed, severity=severity, metadata=metadata)
 
-    return _check
+def evaluate_checks(
+    context: dg.AssetExecutionContext,
+    checks: Sequence[Check],
+    *,
+    warehouse: Warehouse,
+    raw_store: RawStore,
+    days: Sequence[dt.date],
+    partition_keys: Sequence[str] | None = None,
+) -> Iterator[dg.AssetCheckEvaluation | dg.Output]:
+    """Evaluate the selected ``checks`` of the executing asset inside its step.
+
+    A partitioned check gets one evaluation per day of the run (``partition_keys[i]`` is the key of
+    ``days[i]``), aimed at that partition's materialisation, so a range run reports each day's own
+    result. A blocking check that fails with ERROR severity fails the step once every evaluation is
+    reported (Dagster then skips the downstream assets of the run). Yield this after the asset's
+    ``MaterializeResult``.
+    """
+    selected = context.selected_asset_check_keys
+    keys = list(partition_keys) if partition_keys is not None else [d.isoformat() for d in days]
+    targets: dict[tuple[dg.AssetKey, str | None], AssetCheckEvaluationTargetMaterializationData | None] = {}
+
+    def target(asset: dg.AssetKey, partition: str | None) -> AssetCheckEvaluationTargetMaterializationData | None:
+        if (asset, partition) not in targets:
+            records = context.instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=asset, asset_partitions=[partition] if partition else None), limit=1
+            ).records
+            targets[(asset, partition)] = (
+                AssetCheckEvaluationTargetMaterializationData(
+                    storage_id=records[0].storage_id, run_id=records[0].run_id, timestamp=records[0].timestamp
+                )
+                if records
+                else None
+            )
+        return targets[(asset, partition)]
+
+    memo: dict[Any, Any] = {}
+    run = DateWindow(min(days), max(days) + dt.timedelta(days=1)) if days else None
+    for check in checks:
+        if check.key not in selected:
+            continue
+        if check.partitions_def is None:
+            windows: list[tuple[str | None, DateWindow | None]] = [(None, None)]
+        else:
+            windows = [(key, DateWindow(day, day + dt.timedelta(days=1))) for key, day in zip(keys, days, strict=True)]
+        for partition, window in windows:
+            inputs = CheckInputs(warehouse, raw_store, window, run if window is not None else None, memo)
+            passed, metadata = check.evaluate(inputs)
+            yield dg.AssetCheckEvaluation(
+                asset_key=check.asset,
+                check_name=check.name,
+                passed=passed,
+                metadata=metadata,
+                severity=check.severity,
+                blocking=check.blocking,
+                partition=partition,
+                target_materialization_data=target(check.asset, partition),
+            )
+        yield dg.Output(None, output_name=context.assets_def.get_output_name_for_asset_check_key(check.key))
 
 
 def unique_key_check(
@@ -126,7 +254,7 @@ def unique_key_check(
     name: str | None = None,
     scope: sa.ColumnElement[bool] | None = None,
     scope_label: str | None = None,
-) -> dg.AssetChecksDefinition:
+) -> Check:
     """No two rows share ``key`` and no key column is NULL (within the window, and ``scope`` when a
     table is shared by several assets, e.g. one source's rows of a unified table)."""
 
@@ -174,7 +302,7 @@ def reference_check(
     partitions_def: dg.PartitionsDefinition | None = None,
     blocking: bool = True,
     name: str | None = None,
-) -> dg.AssetChecksDefinition:
+) -> Check:
     """Every non-NULL reference in ``child`` exists in ``parent`` (an anti-join)."""
     parent_columns = list(parent_columns or child_columns)
 
@@ -231,7 +359,7 @@ def raw_reconciliation_check(
     scope_of: Callable[[str, str], tuple[Any, ...] | None] | None = None,
     refused_key: Callable[[dict[str, Any]], tuple[Any, ...] | None] | None = None,
     partitions_def: dg.PartitionsDefinition | None = None,
-) -> dg.AssetChecksDefinition:
+) -> Check:
     """Every record of the stored raw payloads of the window's days is a row, read from the raw bytes
     independently of the parser.
 
@@ -244,10 +372,9 @@ def raw_reconciliation_check(
     """
     asset_key = dg.AssetKey.from_coercible(asset).to_user_string()
 
-    def fn(inputs: CheckInputs) -> CheckOutcome:
+    def state_of(inputs: CheckInputs) -> dict[str, Any]:
+        """Raw records, rejects and row keys over the inputs' whole window (read once per evaluation)."""
         days = inputs.days()
-        if not days:
-            return CheckOutcome(passed=True, details={"raw_payloads": 0})
         letters = [
             x
             for x in inputs.raw_store.dead_letters_overlapping(source, days[0], days[-1])
@@ -265,13 +392,14 @@ def raw_reconciliation_check(
                 rejected.update(record_keys(letter))
         expected: set[tuple[Any, ...]] = set()
         scopes: set[tuple[Any, ...]] = set()
-        payloads = 0
+        payloads: dict[dt.date, int] = {}
         for label, served in inputs.raw_store.covering(source, days, asset_key).items():
             served_days = set(served)
             for request in inputs.raw_store.requests(source, label):
                 if not requests(request) or (label, request) in dead_payloads:
                     continue
-                payloads += 1
+                for day in served_days:
+                    payloads[day] = payloads.get(day, 0) + 1
                 body = inputs.raw_store.read(source, label, request).body
                 try:
                     expected.update(k for k in raw_keys(request, body, label) if k[0] in served_days)
@@ -280,8 +408,20 @@ def raw_reconciliation_check(
                 scope = scope_of(request, label) if scope_of is not None else None
                 if scope is not None:
                     scopes.add(scope)
-        expected -= rejected
-        actual = row_keys(inputs)
+        return {"expected": expected, "rejected": rejected, "scopes": scopes, "payloads": payloads,
+                "actual": row_keys(inputs)}  # fmt: skip
+
+    def fn(inputs: CheckInputs) -> CheckOutcome:
+        days = inputs.days()
+        if not days:
+            return CheckOutcome(passed=True, details={"raw_payloads": 0})
+        whole = inputs.whole_run()
+        state = inputs.memo(("reconcile", source, asset_key, name), lambda: state_of(whole))
+        day_set = set(days)
+        rejected = {k for k in state["rejected"] if k[0] in day_set}
+        expected = {k for k in state["expected"] if k[0] in day_set} - rejected
+        actual = {k for k in state["actual"] if k[0] in day_set}
+        scopes = {k for k in state["scopes"] if k[0] in day_set}
         missing = sorted(expected - actual, key=str)
         size = len(next(iter(scopes))) if scopes else 0
         extra = sorted((k for k in actual - expected - rejected if k[:size] in scopes), key=str) if scopes else []
@@ -292,7 +432,11 @@ def raw_reconciliation_check(
             checked=len(expected),
             failures=len(missing) + len(extra),
             sample=sample,
-            details={"raw_payloads": payloads, "rows_in_window": len(actual), "rejected_records": len(rejected)},
+            details={
+                "raw_payloads": sum(state["payloads"].get(d, 0) for d in days),
+                "rows_in_window": len(actual),
+                "rejected_records": len(rejected),
+            },
         )
 
     return warehouse_check(
@@ -310,15 +454,16 @@ def dead_letter_check(
     source: str,
     partitions_def: dg.PartitionsDefinition | None = None,
     name: str = "no_dead_letters",
-) -> dg.AssetChecksDefinition:
+) -> Check:
     """Warns while payloads of this asset's partitions sit unresolved in the dead letters."""
     asset_key = dg.AssetKey.from_coercible(asset).to_user_string()
 
     def fn(inputs: CheckInputs) -> CheckOutcome:
         days = set(inputs.days())
+        stored = inputs.memo(("dead_letters", source), lambda: inputs.raw_store.dead_letters(source))
         letters = [
             letter
-            for letter in inputs.raw_store.dead_letters(source)
+            for letter in stored
             if letter.context.get("asset_key") == asset_key and (not days or _days(letter) & days)
         ]
         sample = [{"partition": x.partition, "request": x.request, "error": x.error[:500]} for x in letters]
@@ -342,3 +487,99 @@ def _days(letter: DeadLetter) -> set[dt.date]:
     if span is None:
         return set()
     return {span[0] + dt.timedelta(days=i) for i in range((span[1] - span[0]).days + 1)}
+
+
+def _day_jobs(inputs: CheckInputs, asset_key: str) -> list[tuple[dt.date, dict[str, Any] | None]]:
+    """The latest ledger job of ``asset_key`` for each day of the window (None when never loaded)."""
+
+    def latest() -> dict[str, dict[str, Any]]:
+        days = [d.isoformat() for d in inputs.whole_run().days()]
+        j = ingestion_job
+        rows = inputs.warehouse.fetch(
+            sa.select(j).where(j.c.asset_key == asset_key, j.c.partition_key.in_(days)).order_by(j.c.id)
+        )
+        return {r["partition_key"]: r for r in rows}  # the last (latest) job of each day wins
+
+    by_day = inputs.memo(("ledger", asset_key), latest)
+    return [(day, by_day.get(day.isoformat())) for day in inputs.days()]
+
+
+def _rows_of(job: dict[str, Any], table: str) -> int:
+    counts = ((job.get("metadata") or {}).get("tables") or {}).get(table) or {}
+    return int(counts.get("created", 0)) + int(counts.get("updated", 0)) + int(counts.get("unchanged", 0))
+
+
+def load_checks(
+    *, asset: dg.AssetKey, main: str, partitions_def: dg.PartitionsDefinition, empty_day_warns: bool
+) -> list[Check]:
+    """The checks every source asset gets, read from its ledger jobs of the window's days.
+
+    ``source_loaded`` (blocking): the source answered and what it sent could be loaded. It fails for a
+    day whose job failed, recorded a failed request that matters (a configured feed or organization
+    refused, missing or unreadable: ``PartitionLoad.fail``), or rejected records and loaded no row
+    of ``main``. One bad record among good ones does not fail it (``no_dead_letters`` warns).
+    ``day_has_rows`` (warning, when ``empty_day_warns``): the day has rows in ``main``; a day with
+    nothing published yet is materialised with 0 rows and this warning, until a later run fills it.
+    """
+    key = asset.to_user_string()
+
+    def loaded(inputs: CheckInputs) -> CheckOutcome:
+        bad = []
+        checked = 0
+        for day, job in _day_jobs(inputs, key):
+            if job is None:
+                continue
+            checked += 1
+            meta = job.get("metadata") or {}
+            # a payload of a whole fetch window that failed is listed on each of its days
+            rows = _rows_of(job, main)
+            rejected = max(int(job.get("rejected") or 0), len(meta.get("dead_letters") or []))
+            reason = None
+            if job["status"] == "failed":
+                reason = job.get("message") or "the load failed"
+            elif meta.get("failures"):
+                first = meta["failures"][0]
+                reason = f"{first['request']}: {first['error']}"
+            elif rejected and rows == 0:
+                reason = f"nothing loaded: {rejected} record(s) or payload(s) rejected"
+            if reason is not None:
+                bad.append({"day": day.isoformat(), "ledger_job_id": job["id"], "reason": str(reason)[:500],
+                            "failures": meta.get("failures", [])[:5], "rejected": rejected, "rows": rows})  # fmt: skip
+        return CheckOutcome(passed=not bad, checked=checked, failures=len(bad), sample=bad)
+
+    def has_rows(inputs: CheckInputs) -> CheckOutcome:
+        empty = []
+        checked = 0
+        for day, job in _day_jobs(inputs, key):
+            if job is None:
+                continue
+            checked += 1
+            if _rows_of(job, main) == 0:
+                pending = (job.get("metadata") or {}).get("pending", [])
+                empty.append({"day": day.isoformat(), "ledger_job_id": job["id"], "pending": pending[:10]})
+        return CheckOutcome(passed=not empty, checked=checked, failures=len(empty), sample=empty)
+
+    checks = [
+        Check(
+            asset,
+            "source_loaded",
+            f"The source answered and its records loaded into {main}: no configured request failed for good, "
+            "and a day with rejected records still has rows (one bad record among good ones only warns).",
+            loaded,
+            blocking=True,
+            partitions_def=partitions_def,
+        )
+    ]
+    if empty_day_warns:
+        checks.append(
+            Check(
+                asset,
+                "day_has_rows",
+                f"The day has rows in {main}. A day with nothing published yet is materialised with 0 rows and "
+                "fails this warning until a later run fills it.",
+                has_rows,
+                severity=dg.AssetCheckSeverity.WARN,
+                partitions_def=partitions_def,
+            )
+        )
+    return checks

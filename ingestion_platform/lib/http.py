@@ -12,7 +12,11 @@
 * ``map`` runs calls concurrently on a thread pool bounded by ``max_concurrency``; a semaphore also
   bounds requests made from any other thread.
 * ``file://`` base URLs are served from a directory of recorded responses (``DirectoryTransport``):
-  the same code path runs live, in tests and in the offline demo.
+  the same code path runs live, in tests and in the offline demo; what leaves the client names the
+  recorded file's ``file://`` URL, not the transport's placeholder host.
+* Errors name what was asked: ``HttpError`` says method, scheme, host and path, then why, e.g.
+  ``GET https://online.turfinfo.api.pmu.fr/rest/client/1/programme/14032025: gave up after 6
+  attempts: [Errno -2] Name or service not known``; each failed attempt is logged the same way.
 * Nothing that leaves the client carries a secret: headers (tokens) are never logged, and every URL
   in ``Fetched.url``, ``HttpError`` and log lines goes through ``redact_url`` (no credentials, no
   query string). ``describe_endpoint`` gives the same for a configured base URL (ledger provider).
@@ -48,6 +52,8 @@ R = TypeVar("R")
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 #: default ``HttpClient.max_body_bytes``
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
+#: the placeholder host of a ``file://`` client (its transport serves a directory)
+REPLAY_HOST = "http://replay.local"
 
 
 @dataclass(frozen=True)
@@ -142,9 +148,12 @@ class HttpClient:
     def __post_init__(self) -> None:
         base = self.base_url.rstrip("/")
         transport = self.transport
+        self._replay_uri: str | None = None
         if base.startswith("file://"):
-            transport = DirectoryTransport(Path(unquote(urlsplit(base).path)))
-            base = "http://replay.local"
+            root = Path(unquote(urlsplit(base).path))
+            transport = DirectoryTransport(root)
+            self._replay_uri = root.as_uri().rstrip("/")
+            base = REPLAY_HOST
         self._client = httpx.Client(
             base_url=base,
             headers=dict(self.headers),
@@ -227,7 +236,7 @@ class HttpClient:
         request = self._client.build_request(
             method, path, params=params, json=json, data=data, content=content, headers=headers
         )
-        shown = redact_url(str(request.url))
+        shown = self._shown(request.url)
         accepted = set(self.ok_statuses) | set(accept_statuses)
         started = time.monotonic()
         last_error: Exception | None = None
@@ -243,10 +252,17 @@ class HttpClient:
                         response.close()
             except (httpx.TimeoutException, httpx.TransportError) as exc:
                 last_error = exc
-                log.warning("%s %s attempt %d: %s", method, shown, attempt, type(exc).__name__)
+                log.warning(
+                    "%s %s attempt %d: %s: %s",
+                    method,
+                    shown,
+                    attempt,
+                    type(exc).__name__,
+                    _scrub(str(exc), request.url),
+                )
             else:
                 fetched = Fetched(
-                    url=redact_url(str(response.url)),
+                    url=self._shown(response.url),
                     status=response.status_code,
                     body=body,
                     headers=dict(response.headers),
@@ -297,12 +313,19 @@ class HttpClient:
             attempts=self.retry.max_attempts,
         )
 
+    def _shown(self, url: httpx.URL) -> str:
+        """``url`` as it may leave the client: redacted; for a replay, the recorded file's ``file://`` URL."""
+        shown = redact_url(str(url))
+        if self._replay_uri is not None and shown.startswith(REPLAY_HOST):
+            return self._replay_uri + shown[len(REPLAY_HOST) :]
+        return shown
+
     def _read_body(self, response: httpx.Response, method: str, attempt: int) -> bytes:
         """The decoded body in one buffer, refused as soon as it passes ``max_body_bytes``."""
         limit = self.max_body_bytes
 
         def too_large(detail: str) -> ResponseTooLarge:
-            url = redact_url(str(response.url))
+            url = self._shown(response.url)
             return ResponseTooLarge(
                 f"{method} {url}: response larger than {limit} bytes ({detail}; limit HttpClient.max_body_bytes)",
                 url=url,

@@ -98,6 +98,7 @@ class PartitionLoad:
     dead_letters: list[dict[str, str]] = field(default_factory=list)
     resolved: list[str] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)
+    failures: list[dict[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     warning_count: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -180,6 +181,10 @@ class PartitionLoad:
         for day, job in self.jobs.items():
             if self.pending:
                 job.metadata["pending"] = self.pending[:200]
+            failed = [f for f in self.failures if f.get("day") in (None, day.isoformat())]
+            if failed:
+                job.metadata["failures"] = [{k: v for k, v in f.items() if k != "day"} for f in failed[:100]]
+                job.errors.extend(f"{f['request']}: {f['error']}" for f in failed[:10])
             letters = [d for d in self.dead_letters if d.get("day") in (None, day.isoformat())]
             if letters:
                 job.metadata["dead_letters"] = [{k: v for k, v in d.items() if k != "day"} for d in letters[:100]]
@@ -314,6 +319,18 @@ class PartitionLoad:
                 entry["day"] = day.isoformat()
             self.dead_letters.append(entry)
             job.rejected(f"{request}: {message}")
+
+    def fail(self, request: str, error: BaseException | str, *, day: dt.date | None = None) -> None:
+        """The source answered but ``request`` could not be loaded at all, and it matters: a configured
+        feed or account that is refused, missing or unreadable. Recorded in the day's ledger job
+        (``failures``); the asset's blocking ``source_loaded`` check then fails (see ``lib.source``).
+        The request is dead-lettered too when it was landed or rejected; this only says it counts."""
+        message = f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else error
+        entry = {"request": request, "error": message}
+        if day is not None and day in self.jobs and len(self.days) > 1:
+            entry["day"] = day.isoformat()
+        with self._lock:
+            self.failures.append(entry)
 
     def mark_pending(self, request: str) -> None:
         """``request`` had nothing to load yet (not published); a later run fills it."""
@@ -626,10 +643,43 @@ class SourceRun(_Days):
         if missing:  # nothing stored for them: their unit fails with MissingRaw, naming the days
             yield Unit(self, tuple(missing), window_label(missing[0], missing[-1]))
 
-    def result(self, preview: sa.Select | None = None, **extra: Any) -> dg.MaterializeResult:
-        metadata = load_metadata(self.loads, self.warehouse, preview)
-        metadata.update(extra)
-        return dg.MaterializeResult(metadata=metadata)
+    @property
+    def partition_keys(self) -> list[str]:
+        """The run's partition keys, one per day (in order)."""
+        return list(self.context.partition_keys)
+
+    def finish(
+        self, preview: Callable[[Sequence[dt.date]], sa.Select] | None = None
+    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation | dg.Output]:
+        """Report the run: each partition's own metadata, then the asset's checks, per partition.
+
+        In a range run every partition gets the figures of its own day (``add_asset_metadata`` per
+        partition key), never the run's totals: an empty day shows 0 rows and what was pending.
+        ``preview(days)`` selects the preview rows of those days. ``dagster/row_count`` counts the rows
+        of the day in the table ``dagster/table_name`` names (loaded or confirmed unchanged).
+        """
+        from ingestion_platform.lib.checks import evaluate_checks
+
+        declared = self.source.assets[self.asset_key]
+        main = declared.main.fullname
+        keys = self.partition_keys
+        per_day = {
+            day: load_metadata(self.loads, self.warehouse, day=day, main=main, preview=preview) for day in self.days
+        }
+        if len(self.days) == 1:
+            yield dg.MaterializeResult(metadata=per_day[self.days[0]])
+        else:
+            for key, day in zip(keys, self.days, strict=True):
+                self.context.add_asset_metadata(per_day[day], partition_key=key)
+            yield dg.MaterializeResult()
+        yield from evaluate_checks(
+            self.context,
+            declared.checks,
+            warehouse=self.warehouse,
+            raw_store=self.raw_store,
+            days=self.days,
+            partition_keys=keys,
+        )
 
 
 def _summary(load: PartitionLoad) -> str:
@@ -638,46 +688,100 @@ def _summary(load: PartitionLoad) -> str:
     )
 
 
-def load_metadata(loads: list[PartitionLoad], warehouse: Warehouse, preview: sa.Select | None = None) -> dict[str, Any]:
-    """Dagster metadata for one asset run over one or more partitions."""
-    totals = {"created": 0, "updated": 0, "unchanged": 0, "deleted": 0, "rejected": 0}
+_FIGURES = ("created", "updated", "unchanged", "deleted")
+
+
+def load_metadata(
+    loads: list[PartitionLoad],
+    warehouse: Warehouse,
+    *,
+    day: dt.date | None = None,
+    main: str | None = None,
+    preview: Callable[[Sequence[dt.date]], sa.Select] | sa.Select | None = None,
+) -> dict[str, Any]:
+    """Dagster metadata of one partition (``day``) from the loads that covered it, or of every day of
+    ``loads`` when ``day`` is None. ``main`` names the table ``dagster/row_count`` counts (default: the
+    first table loaded)."""
+    covering = [load for load in loads if day is None or day in load.jobs]
+    days = [d for load in covering for d in load.days if day is None or d == day]
+    totals = dict.fromkeys((*_FIGURES, "rejected"), 0)
     per_table: dict[str, dict[str, int]] = {}
-    for load in loads:
-        totals["rejected"] += sum(job.counts.rejected for job in load.jobs.values())
-        for name, result in load.results.items():
-            entry = per_table.setdefault(name, {"created": 0, "updated": 0, "unchanged": 0, "deleted": 0})
-            for key in entry:
-                entry[key] += getattr(result, key)
-                totals[key] += getattr(result, key)
+    jobs = []
+    for load in covering:
+        for d in load.days:
+            if d not in days:
+                continue
+            jobs.append(load.jobs[d])
+            totals["rejected"] += load.jobs[d].counts.rejected
+            for name, result in load.day_results.get(d, {}).items():
+                entry = per_table.setdefault(name, dict.fromkeys(_FIGURES, 0))
+                for key in _FIGURES:
+                    entry[key] += getattr(result, key)
+                    totals[key] += getattr(result, key)
+    main = main or next(iter(per_table), None)
+    shown = per_table.get(main or "", dict.fromkeys(_FIGURES, 0))
+    rows = shown["created"] + shown["updated"] + shown["unchanged"]
+    pending = [p for load in covering for p in load.pending]
+    failures = [
+        {k: v for k, v in f.items() if k != "day"}
+        for load in covering
+        for f in load.failures
+        if day is None or f.get("day") in (None, day.isoformat())
+    ]
     metadata: dict[str, Any] = {name: dg.MetadataValue.int(value) for name, value in totals.items()}
-    metadata["dagster/row_count"] = dg.MetadataValue.int(
-        sum(v["created"] + v["updated"] + v["unchanged"] for v in per_table.values())
-    )
+    metadata["dagster/row_count"] = dg.MetadataValue.int(rows)
+    dead = [
+        {"partition": d.get("day", load.partition), **{k: v for k, v in d.items() if k != "day"}}
+        for load in covering
+        for d in load.dead_letters
+        if day is None or d.get("day") in (None, day.isoformat())
+    ]
+    rejected = max(totals["rejected"], len(dead))  # a letter of the whole fetch window concerns each day
+    metadata["status"] = dg.MetadataValue.text(_status(rows, rejected, pending, failures))
     metadata["tables"] = dg.MetadataValue.json(per_table)
-    metadata["partitions"] = dg.MetadataValue.int(sum(len(load.days) for load in loads))
-    metadata["ledger_job_ids"] = dg.MetadataValue.text(
-        ", ".join(str(job.job_id) for load in loads for job in load.jobs.values())
+    metadata["ledger_job_ids"] = dg.MetadataValue.text(", ".join(str(job.job_id) for job in jobs))
+    windows = sorted(
+        {load.partition for load in covering if len(load.days) > 1 or load.partition != load.day.isoformat()}
     )
-    dead = [{"partition": d.get("day", load.partition), **d} for load in loads for d in load.dead_letters]
+    if windows:
+        metadata["fetch_window"] = dg.MetadataValue.text(", ".join(windows))
     if dead:
-        metadata["dead_letters"] = dg.MetadataValue.json(
-            [{k: v for k, v in d.items() if k != "day"} for d in dead][:50]
-        )
-    pending = [f"{load.partition} {p}" for load in loads for p in load.pending]
+        metadata["dead_letters"] = dg.MetadataValue.json(dead[:50])
+    if failures:
+        metadata["failures"] = dg.MetadataValue.json(failures[:50])
     if pending:
         metadata["pending"] = dg.MetadataValue.json(pending[:200])
-    resolved = [f"{load.partition} {r}" for load in loads for r in load.resolved]
+    resolved = [f"{load.partition} {r}" for load in covering for r in load.resolved]
     if resolved:
         metadata["dead_letters_resolved"] = dg.MetadataValue.json(resolved[:200])
-    warnings = sum(load.warning_count for load in loads)
+    warnings = sum(load.warning_count for load in covering)
     metadata["warnings"] = dg.MetadataValue.int(warnings)
     if warnings:
-        metadata["warning_sample"] = dg.MetadataValue.json([w for load in loads for w in load.warnings][:20])
+        metadata["warning_sample"] = dg.MetadataValue.json([w for load in covering for w in load.warnings][:20])
     if preview is not None:
-        rows = warehouse.fetch(preview)
-        if rows:
-            metadata["preview"] = dg.MetadataValue.md(_markdown(rows))
+        stmt = preview if isinstance(preview, sa.Select) else preview(days)
+        sample = warehouse.fetch(stmt)
+        if sample:
+            metadata["preview"] = dg.MetadataValue.md(_markdown(sample))
     return metadata
+
+
+def _status(rows: int, rejected: int, pending: list[str], failures: list[dict[str, str]]) -> str:
+    """One line a user reads first: what this partition holds."""
+    if failures:
+        return f"failed: {failures[0]['request']}: {failures[0]['error']}"[:300]
+    if rows == 0 and rejected:
+        return f"nothing loaded: {rejected} record(s) or payload(s) rejected (see dead_letters)"
+    if rows == 0 and pending:
+        return f"nothing published yet: {pending[0]}"[:300]
+    if rows == 0:
+        return "no rows for this day"
+    text = f"loaded {rows} row(s)"
+    if rejected:
+        text += f", {rejected} rejected"
+    if pending:
+        text += f", {len(pending)} pending"
+    return text
 
 
 def table_schema(table: sa.Table) -> dg.TableSchema:

@@ -283,3 +283,27 @@ def http_settings(prefix: str, *, concurrency: int = 4) -> type[SourceSettings]:
 
     HttpSettings.__name__ = HttpSettings.__qualname__ = f"{prefix.strip('_').title()}HttpSettings"
     return HttpSettings
+
+
+# -- automation -----------------------------------------------------------------------------------
+def _automation_running() -> bool:
+    value = definition_setting(
+        "INGESTION_AUTOMATION",
+        "stopped",
+        "Default state of every schedule and sensor: stopped (local, the embedded default) or running "
+        "(production; deploy/ sets it). A state set in the UI wins over this default.",
+    )
+    text = str(value).strip().lower()
+    if text not in ("stopped", "running"):
+        raise ValueError(f"INGESTION_AUTOMATION must be 'stopped' or 'running', not {value!r}")
+    return text == "running"
+
+
+def schedule_status() -> dg.DefaultScheduleStatus:
+    """The default status of the platform's schedules (``INGESTION_AUTOMATION``)."""
+    return dg.DefaultScheduleStatus.RUNNING if _automation_running() else dg.DefaultScheduleStatus.STOPPED
+
+
+def sensor_status() -> dg.DefaultSensorStatus:
+    """The default status of the platform's sensors (``INGESTION_AUTOMATION``)."""
+    return dg.DefaultSensorStatus.RUNNING if _automation_running() else dg.DefaultSensorStatus.STOPPED

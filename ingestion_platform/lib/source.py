@@ -25,6 +25,7 @@ from typing import Any
 import dagster as dg
 import sqlalchemy as sa
 
+from ingestion_platform.lib.checks import Check, load_checks
 from ingestion_platform.lib.contract import TableContract
 from ingestion_platform.lib.ingest import table_schema
 
@@ -38,6 +39,7 @@ class SourceAsset:
     key: dg.AssetKey
     contracts: tuple[TableContract, ...]
     main: sa.Table
+    checks: tuple[Check, ...] = ()
 
 
 @dataclass
@@ -54,6 +56,8 @@ class Source:
     kinds: frozenset[str] = frozenset({"python", "sql"})
     tags: Mapping[str, str] = field(default_factory=dict)
     description: str = ""
+    empty_day_warns: bool = False
+    """A day with no row is unusual (PMU: every day has races): it gets a ``day_has_rows`` warning."""
     assets: dict[dg.AssetKey, SourceAsset] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -68,15 +72,35 @@ class Source:
         tables: Iterable[TableContract],
         main: sa.Table | None = None,
         deps: Sequence[Any] = (),
+        checks: Iterable[Check] = (),
         **extra: Any,
     ) -> dict[str, Any]:
-        """The ``@dg.asset`` keyword arguments of an asset of this source that loads ``tables``."""
+        """The ``@dg.asset`` keyword arguments of an asset of this source that loads ``tables``.
+
+        ``checks`` (``lib.checks`` builders; those of other assets are ignored) become check specs of
+        the asset, evaluated inside its step by ``SourceRun.finish`` after the load, per partition;
+        every source asset also gets the platform's ``source_loaded`` check (and ``day_has_rows``
+        when ``empty_day_warns``).
+        """
         asset_key = dg.AssetKey.from_coercible(key)
         contracts = tuple(tables)
         if not contracts:
             raise ValueError(f"{asset_key.to_user_string()}: an asset of a source loads at least one table")
         shown = main if main is not None else contracts[0].table
-        self.assets[asset_key] = SourceAsset(asset_key, contracts, shown)
+        own = [c for c in checks if c.asset == asset_key]  # a source's whole check list may be passed
+        every = (
+            *load_checks(
+                asset=asset_key,
+                main=shown.fullname,
+                partitions_def=self.partitions,
+                empty_day_warns=self.empty_day_warns,
+            ),
+            *own,
+        )
+        names = [c.name for c in every]
+        if len(names) != len(set(names)):
+            raise ValueError(f"{asset_key.to_user_string()}: two checks share a name in {names}")
+        self.assets[asset_key] = SourceAsset(asset_key, contracts, shown, every)
         args: dict[str, Any] = {
             "key": asset_key,
             "group_name": self.group,
@@ -95,6 +119,7 @@ class Source:
                 "dagster/table_name": shown.fullname,
             },
         }
+        args["check_specs"] = [c.spec() for c in every]
         if deps:
             args["deps"] = list(deps)
         args.update(extra)

@@ -1,5 +1,6 @@
 """The example assets, one per source, each on the platform's load driver (``lib.ingest.SourceRun``)."""
 
+from collections.abc import Iterator
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -9,47 +10,29 @@ import sqlalchemy as sa
 from ingestion_platform.lib.fetch import ReplayFetcher
 from ingestion_platform.lib.ingest import LoadConfig, PartitionLoad, SourceRun, Unit
 from ingestion_platform.lib.raw_store import RawStoreResource
-from ingestion_platform.lib.settings import definition_setting
-from ingestion_platform.lib.source import Source
 from ingestion_platform.lib.warehouse import WarehouseResource
 from ingestion_platform_tests.example_source import parse, tables
+from ingestion_platform_tests.example_source.checks import example_checks
 from ingestion_platform_tests.example_source.resources import RainDrops, WeatherApi
+from ingestion_platform_tests.example_source.source import (  # noqa: F401  (re-exported)
+    OBSERVATIONS,
+    PARTITIONS,
+    RAIN,
+    RAIN_GAUGES,
+    WEATHER,
+)
 
-PARTITIONS = dg.DailyPartitionsDefinition(
-    start_date=definition_setting("EXAMPLE_START_DATE", "2025-03-01", "First example daily partition (YYYY-MM-DD)")
-)
-WEATHER = Source(
-    name="example_weather",
-    group="example",
-    partitions=PARTITIONS,
-    fetch_unit="window",  # the API answers for any range: one fetch per run, rows split per day
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    pool="example_weather_api",
-    tags={"family": "example"},
-    description="Example weather API: daily observations of a range of days, paged.",
-)
-RAIN = Source(
-    name="example_rain",
-    group="example",
-    partitions=PARTITIONS,
-    fetch_unit="day",  # one export per network and day
-    backfill_policy=dg.BackfillPolicy.single_run(),  # a ranged run loops over its days
-    tags={"family": "example"},
-    description="Example rain-gauge networks: one CSV export per network and day, dropped in a folder.",
-)
-OBSERVATIONS = dg.AssetKey(["example", "observations"])
-RAIN_GAUGES = dg.AssetKey(["example", "rain"])
 MAX_PAGES = 100
 
 
-@dg.asset(**WEATHER.asset(OBSERVATIONS, tables=tables.OBSERVATIONS_LOAD))
+@dg.asset(**WEATHER.asset(OBSERVATIONS, tables=tables.OBSERVATIONS_LOAD, checks=example_checks))
 def observations(
     context: dg.AssetExecutionContext,
     config: LoadConfig,
     weather_api: WeatherApi,
     warehouse: WarehouseResource,
     raw_store: RawStoreResource,
-) -> dg.MaterializeResult:
+) -> Iterator[Any]:
     """Daily minimum and maximum temperatures per station (`example.observation`) and the stations
     (`example.station`), from one paged fetch of the run's days. A record that cannot be read is
     dead-lettered alone; rows of a day the API no longer lists are deleted after a complete fetch.
@@ -63,7 +46,7 @@ def observations(
                 load.load(tables.station, stations)
                 load.load(tables.observation, rows, complete=complete)
     o = tables.observation
-    return run.result(sa.select(o).where(o.c.observed_on >= run.start, o.c.observed_on < run.end).limit(10))
+    yield from run.finish(lambda days: sa.select(o).where(o.c.observed_on.in_(days)).limit(10))
 
 
 def _pages(load: PartitionLoad, unit: Unit, api: WeatherApi, client: Any) -> tuple[list, list, bool]:
@@ -91,14 +74,14 @@ def _pages(load: PartitionLoad, unit: Unit, api: WeatherApi, client: Any) -> tup
     return stations, rows, False
 
 
-@dg.asset(**RAIN.asset(RAIN_GAUGES, tables=tables.RAIN_LOAD))
+@dg.asset(**RAIN.asset(RAIN_GAUGES, tables=tables.RAIN_LOAD, checks=example_checks))
 def rain(
     context: dg.AssetExecutionContext,
     config: LoadConfig,
     rain_drops: RainDrops,
     warehouse: WarehouseResource,
     raw_store: RawStoreResource,
-) -> dg.MaterializeResult:
+) -> Iterator[Any]:
     """Daily rainfall per gauge (`example.rain`) from the CSV export each network drops per day
     (`<day>/<network>.csv`). A line that cannot be read is dead-lettered alone; a network whose
     export is missing or unreadable keeps its rows (the load's scope is the networks read).
@@ -134,4 +117,4 @@ def rain(
                     networks.append((network,))
             load.load(tables.rain, rows, scope=networks)
     r = tables.rain
-    return run.result(sa.select(r).where(r.c.measured_on >= run.start, r.c.measured_on < run.end).limit(10))
+    yield from run.finish(lambda days: sa.select(r).where(r.c.measured_on.in_(days)).limit(10))

@@ -25,7 +25,7 @@ from ingestion_platform.lib.checks import (
 )
 from ingestion_platform.lib.raw_store import DeadLetter
 from ingestion_platform_tests.example_source import tables
-from ingestion_platform_tests.example_source.assets import OBSERVATIONS, PARTITIONS, RAIN, RAIN_GAUGES, WEATHER
+from ingestion_platform_tests.example_source.source import OBSERVATIONS, PARTITIONS, RAIN, RAIN_GAUGES, WEATHER
 
 
 def _day(text: Any, fmt: str) -> dt.date | None:

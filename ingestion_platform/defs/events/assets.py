@@ -18,64 +18,38 @@ recorded in ``event_absence`` and set to ``cancelled`` after ``EVENTBRITE_GRACE_
 """
 
 import datetime as dt
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import dagster as dg
 import sqlalchemy as sa
 
 from ingestion_platform.defs.events import dedupe, ics, parse, tables
+from ingestion_platform.defs.events.checks import events_checks
 from ingestion_platform.defs.events.resources import EventbriteApi, IcsFeeds, MontrealOpenData
-from ingestion_platform.lib.contract import TableContract
+from ingestion_platform.defs.events.sources import (  # noqa: F401  (re-exported for callers)
+    DUPLICATES,
+    DUPLICATES_LOAD,
+    EVENTBRITE,
+    EVENTBRITE_LOAD,
+    EVENTBRITE_SOURCE,
+    HORIZON_DAYS,
+    ICS,
+    ICS_LOAD,
+    ICS_SOURCE,
+    IMPORT_STATS,
+    MONTREAL,
+    MONTREAL_LOAD,
+    MONTREAL_SOURCE,
+    PARTITIONS,
+    SOURCE_ASSETS,
+    TIMEZONE,
+)
+from ingestion_platform.lib.checks import evaluate_checks
 from ingestion_platform.lib.errors import Parsed, Reject
 from ingestion_platform.lib.ingest import LoadConfig, PartitionLoad, SourceRun, table_schema
 from ingestion_platform.lib.raw_store import RawStoreResource
-from ingestion_platform.lib.settings import definition_setting
-from ingestion_platform.lib.source import Source
 from ingestion_platform.lib.warehouse import LINEAGE_COLUMNS, WarehouseResource
-
-TIMEZONE = "America/Toronto"
-HORIZON_DAYS = definition_setting("EVENTS_HORIZON_DAYS", 60, "Days ahead of today the events partitions reach")
-PARTITIONS = dg.DailyPartitionsDefinition(
-    start_date=definition_setting("EVENTS_START_DATE", "2024-01-01", "First events daily partition (YYYY-MM-DD)"),
-    timezone=TIMEZONE,
-    end_offset=HORIZON_DAYS,  # upcoming days can be refreshed before they happen
-)
-
-
-def _source(name: str, pool: str, description: str) -> Source:
-    return Source(
-        name=name,
-        group="events",
-        partitions=PARTITIONS,
-        fetch_unit="window",
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        pool=pool,
-        tags={"family": "events"},
-        description=description,
-    )
-
-
-EVENTBRITE_SOURCE = _source("eventbrite", "eventbrite_api", "Eventbrite v3 organization events")
-MONTREAL_SOURCE = _source("montreal", "montreal_open_data", "Ville de Montréal open data (CKAN datastore)")
-ICS_SOURCE = _source("ics", "ics_feeds", "iCalendar feeds (ICS_FEEDS)")
-
-EVENTBRITE = dg.AssetKey(["events", "eventbrite"])
-MONTREAL = dg.AssetKey(["events", "montreal"])
-ICS = dg.AssetKey(["events", "ics"])
-DUPLICATES = dg.AssetKey(["events", "duplicates"])
-IMPORT_STATS = dg.AssetKey(["events", "import_stats"])
-SOURCE_ASSETS = (EVENTBRITE, MONTREAL, ICS)
-
-# The loading contract: Montréal and iCalendar replace each day of their own rows after a complete
-# fetch; Eventbrite never deletes (vanished events go through event_absence and a grace period).
-_SOURCE_DAY = {"day_column": "start_date", "scope_columns": ("source",)}
-EVENTBRITE_LOAD = (TableContract(tables.event, "upsert", day_column="start_date"), TableContract(tables.event_absence))
-MONTREAL_LOAD = (TableContract(tables.event, "replace_window", **_SOURCE_DAY),)
-ICS_LOAD = (TableContract(tables.event, "replace_window", **_SOURCE_DAY),)
-DUPLICATES_LOAD = (
-    TableContract(tables.event_duplicate, "replace_window", day_column="start_date"),
-    TableContract(tables.event_cluster, "replace_window", day_column="start_date"),
-)
 
 
 def window_of(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date]:
@@ -99,28 +73,19 @@ def _in_unit(load: PartitionLoad, rows: list[dict[str, Any]]) -> list[dict[str, 
     return [r for r in rows if r.get("start_date") is not None and first <= r["start_date"] <= last]
 
 
-def _source_rows(run: SourceRun, source: sa.ColumnElement[bool]) -> sa.ColumnElement[bool]:
+def _preview(source: sa.ColumnElement[bool]) -> Callable[[Sequence[dt.date]], sa.Select]:
     e = tables.event
-    return sa.and_(source, e.c.start_date >= run.start, e.c.start_date < run.end)
+    return lambda days: sa.select(e).where(source, e.c.start_date.in_(days)).order_by(e.c.starts_at).limit(10)
 
 
-def _result(run: SourceRun, source: sa.ColumnElement[bool]) -> dg.MaterializeResult:
-    e = tables.event
-    window = _source_rows(run, source)
-    return run.result(
-        sa.select(e).where(window).limit(10),
-        events_in_window=dg.MetadataValue.int(run.warehouse.count(e, window)),
-    )
-
-
-@dg.asset(**EVENTBRITE_SOURCE.asset(EVENTBRITE, tables=EVENTBRITE_LOAD, main=tables.event))
+@dg.asset(**EVENTBRITE_SOURCE.asset(EVENTBRITE, tables=EVENTBRITE_LOAD, main=tables.event, checks=events_checks))
 def eventbrite(
     context: dg.AssetExecutionContext,
     config: LoadConfig,
     eventbrite_api: EventbriteApi,
     warehouse: WarehouseResource,
     raw_store: RawStoreResource,
-) -> dg.MaterializeResult:
+) -> Iterator[Any]:
     """Events of the configured Eventbrite organizations (`source = eventbrite`), with venue,
     organizer, category and ticket availability expanded; continuation/page paging.
 
@@ -144,7 +109,7 @@ def eventbrite(
             elif not complete:
                 load.pending.append("absence tracking skipped: the fetch was incomplete")
             load.job.metadata["fetched"] = len(rows)
-    return _result(run, tables.event.c.source == "eventbrite")
+    yield from run.finish(_preview(tables.event.c.source == "eventbrite"))
 
 
 def _eventbrite_organization(load: PartitionLoad, api: EventbriteApi, client: Any, org: str, rows: list) -> bool:
@@ -154,8 +119,8 @@ def _eventbrite_organization(load: PartitionLoad, api: EventbriteApi, client: An
         request = f"org_{org}_page_{page}"
         body, ok = load.try_land(request, lambda params=params: api.events_page(client, org, params))
         if not ok or body is None:
-            if ok:
-                load.warn(f"organization {org}: not found (404)")
+            # a configured organization that refuses us (401/403), fails for good or does not exist
+            load.fail(request, f"organization {org}: " + ("not found (404)" if ok else "request failed for good"))
             return False
         parsed = load.parse(
             request,
@@ -164,6 +129,7 @@ def _eventbrite_organization(load: PartitionLoad, api: EventbriteApi, client: An
             decode=_decode(request),
         )
         if parsed is None:
+            load.fail(request, f"organization {org}: page {page} could not be read")
             return False
         page_rows, pagination, _count = parsed
         rows.extend(page_rows)
@@ -225,14 +191,14 @@ def _track_absences(load: PartitionLoad, rows: list[dict], grace_h: float) -> No
     load.job.metadata["cancelled_after_grace"] = to_cancel[:50]
 
 
-@dg.asset(**MONTREAL_SOURCE.asset(MONTREAL, tables=MONTREAL_LOAD, main=tables.event))
+@dg.asset(**MONTREAL_SOURCE.asset(MONTREAL, tables=MONTREAL_LOAD, main=tables.event, checks=events_checks))
 def montreal(
     context: dg.AssetExecutionContext,
     config: LoadConfig,
     montreal_open_data: MontrealOpenData,
     warehouse: WarehouseResource,
     raw_store: RawStoreResource,
-) -> dg.MaterializeResult:
+) -> Iterator[Any]:
     """Public events of the Ville de Montréal open data portal (`source = montreal`), read from the
     CKAN datastore page by page; `source_id` is the numeric id at the end of `url_fiche`.
     """
@@ -246,7 +212,7 @@ def montreal(
                 complete = _montreal_pages(load, api, client, rows)
             load.load(tables.event, rows, scope=[("montreal",)], complete=complete)
             load.job.metadata["fetched"] = len(rows)
-    return _result(run, tables.event.c.source == "montreal")
+    yield from run.finish(_preview(tables.event.c.source == "montreal"))
 
 
 def _montreal_pages(load: PartitionLoad, api: MontrealOpenData, client: Any, rows: list) -> bool:
@@ -274,14 +240,14 @@ def _montreal_pages(load: PartitionLoad, api: MontrealOpenData, client: Any, row
     return False
 
 
-@dg.asset(**ICS_SOURCE.asset(ICS, tables=ICS_LOAD, main=tables.event))
+@dg.asset(**ICS_SOURCE.asset(ICS, tables=ICS_LOAD, main=tables.event, checks=events_checks))
 def ics_feeds(
     context: dg.AssetExecutionContext,
     config: LoadConfig,
     ics_feeds: IcsFeeds,
     warehouse: WarehouseResource,
     raw_store: RawStoreResource,
-) -> dg.MaterializeResult:
+) -> Iterator[Any]:
     """Occurrences of the configured iCalendar feeds (`source = ics:<feed>`), recurrences expanded
     inside the run's days (EXDATE, RDATE, RECURRENCE-ID overrides, cancelled occurrences).
 
@@ -298,10 +264,8 @@ def ics_feeds(
                 name = feed["name"]
                 request = f"feed_{name}"
                 body, ok = load.try_land(request, lambda feed=feed: ics_feeds.fetch(feed))
-                if not ok:
-                    continue
-                if body is None:
-                    load.pending.append(f"{request} (not found)")
+                if not ok or body is None:  # a configured feed that fails for good or is not there (404)
+                    load.fail(request, f"feed {name}: " + ("not found (404)" if ok else "request failed for good"))
                     continue
                 rows = load.parse(
                     request,
@@ -311,12 +275,13 @@ def ics_feeds(
                     ),
                     decode=lambda data: data,
                 )
-                if rows is None:
-                    continue  # an unreadable feed deletes nothing
+                if rows is None:  # an unreadable feed deletes nothing
+                    load.fail(request, f"feed {name}: could not be read")
+                    continue
                 fetched += len(rows)
                 load.load(tables.event, parse.add_dedupe_keys(rows), scope=[(f"ics:{name}",)])
             load.job.metadata["fetched"] = fetched
-    return _result(run, tables.event.c.source.like("ics:%"))
+    yield from run.finish(_preview(tables.event.c.source.like("ics:%")))
 
 
 @dg.asset(
@@ -327,12 +292,15 @@ def ics_feeds(
     backfill_policy=dg.BackfillPolicy.single_run(),
     owners=["team:data-platform"],
     kinds={"python", "sql"},
+    check_specs=[c.spec() for c in events_checks if c.asset == DUPLICATES],
     metadata={
         "dagster/table_name": tables.event_duplicate.fullname,
         "dagster/column_schema": table_schema(tables.event_duplicate),
     },
 )
-def duplicates(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+def duplicates(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, raw_store: RawStoreResource
+) -> Iterator[Any]:
     """Cross-source duplicate candidates of the run's days (`event_duplicate`: pairs with score and
     rule, by normalised title + same local date + venue similarity) and one cluster per real-world
     event (`event_cluster`, canonical row chosen by source priority then earliest start).
@@ -345,29 +313,48 @@ def duplicates(context: dg.AssetExecutionContext, warehouse: WarehouseResource) 
     pairs = dedupe.find_duplicates(rows)
     assignment = dedupe.clusters(pairs, rows)
     pair_rows = dedupe.duplicate_rows(pairs, assignment)
+    pairs_load, clusters_load = DUPLICATES_LOAD
+    day_column = pairs_load.day_column
     window_d = sa.and_(tables.event_duplicate.c.start_date >= start, tables.event_duplicate.c.start_date < end)
     window_c = sa.and_(tables.event_cluster.c.start_date >= start, tables.event_cluster.c.start_date < end)
-    pairs_load, clusters_load = DUPLICATES_LOAD
-    pair_result = wh.load(pairs_load.table, pair_rows, mode=pairs_load.mode, window=window_d, run_id=context.run.run_id)
-    cluster_result = wh.load(
-        clusters_load.table,
-        list(assignment.values()),
-        mode=clusters_load.mode,
-        window=window_c,
-        run_id=context.run.run_id,
-    )
-    clusters_with_dupes = {c["cluster_id"] for c in assignment.values() if c["cluster_size"] > 1}
-    by_rule: dict[str, int] = {}
-    for p in pair_rows:
-        by_rule[p["rule"]] = by_rule.get(p["rule"], 0) + 1
-    return dg.MaterializeResult(
-        metadata={
-            "events": dg.MetadataValue.int(len(rows)),
-            "duplicate_pairs": dg.MetadataValue.int(len(pair_rows)),
-            "clusters_with_duplicates": dg.MetadataValue.int(len(clusters_with_dupes)),
+    run_id = context.run.run_id
+    pair_result = wh.load(pairs_load.table, pair_rows, mode=pairs_load.mode, window=window_d, run_id=run_id,
+                          count_by=day_column)  # fmt: skip
+    cluster_rows = list(assignment.values())
+    cluster_result = wh.load(clusters_load.table, cluster_rows, mode=clusters_load.mode, window=window_c,
+                             run_id=run_id, count_by=day_column)  # fmt: skip
+    days = [start + dt.timedelta(days=i) for i in range((end - start).days)]
+    keys = list(context.partition_keys)
+    per_day = {}
+    for day in days:
+        day_pairs = [p for p in pair_rows if p[day_column] == day]
+        day_clusters = [c for c in cluster_rows if c[day_column] == day]
+        by_rule: dict[str, int] = {}
+        for pair in day_pairs:
+            by_rule[pair["rule"]] = by_rule.get(pair["rule"], 0) + 1
+        empty = {"received": 0, "created": 0, "updated": 0, "unchanged": 0, "deleted": 0}
+        per_day[day] = {
+            "events": dg.MetadataValue.int(sum(1 for r in rows if r["start_date"] == day)),
+            "duplicate_pairs": dg.MetadataValue.int(len(day_pairs)),
+            "clusters_with_duplicates": dg.MetadataValue.int(
+                len({c["cluster_id"] for c in day_clusters if c["cluster_size"] > 1})
+            ),
             "pairs_by_rule": dg.MetadataValue.json(by_rule),
-            "event_duplicate": dg.MetadataValue.json(pair_result.as_dict()),
-            "event_cluster": dg.MetadataValue.json(cluster_result.as_dict()),
-            "dagster/row_count": dg.MetadataValue.int(len(pair_rows)),
+            "event_duplicate": dg.MetadataValue.json(_figures(pair_result.by.get(day)) or empty),
+            "event_cluster": dg.MetadataValue.json(_figures(cluster_result.by.get(day)) or empty),
+            "dagster/row_count": dg.MetadataValue.int(len(day_pairs)),
         }
-    )
+    if len(days) == 1:
+        yield dg.MaterializeResult(metadata=per_day[days[0]])
+    else:
+        for key, day in zip(keys, days, strict=True):
+            context.add_asset_metadata(per_day[day], partition_key=key)
+        yield dg.MaterializeResult()
+    yield from evaluate_checks(context, [c for c in events_checks if c.asset == DUPLICATES], warehouse=wh,
+                               raw_store=raw_store.get(), days=days, partition_keys=keys)  # fmt: skip
+
+
+def _figures(result: Any) -> dict[str, int] | None:
+    if result is None:
+        return None
+    return {k: getattr(result, k) for k in ("received", "created", "updated", "unchanged", "deleted")}

@@ -12,8 +12,9 @@ import dagster as dg
 import sqlalchemy as sa
 
 from ingestion_platform.defs.events import raw_keys, tables
-from ingestion_platform.defs.events.assets import DUPLICATES, EVENTBRITE, ICS, MONTREAL, PARTITIONS
+from ingestion_platform.defs.events.sources import DUPLICATES, EVENTBRITE, ICS, MONTREAL, PARTITIONS
 from ingestion_platform.lib.checks import (
+    Check,
     CheckFn,
     CheckInputs,
     CheckOutcome,
@@ -115,7 +116,7 @@ def _duplicate_pairs(inputs: CheckInputs) -> CheckOutcome:
                         failures=count, sample=sample)  # fmt: skip
 
 
-def _checks() -> list[dg.AssetChecksDefinition]:
+def _checks() -> list[Check]:
     out = []
     for asset, (name, source) in SOURCES.items():
         out += [

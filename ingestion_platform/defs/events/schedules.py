@@ -20,7 +20,7 @@ from ingestion_platform.defs.events.assets import (
     SOURCE_ASSETS,
     TIMEZONE,
 )
-from ingestion_platform.lib.settings import run_setting
+from ingestion_platform.lib.settings import run_setting, schedule_status, sensor_status
 
 ZONE = ZoneInfo(TIMEZONE)
 # Read at each schedule evaluation.
@@ -48,7 +48,7 @@ def refresh_range(now: dt.datetime) -> tuple[str, str]:
     job=events_refresh_job,
     cron_schedule="0 5 * * *",
     execution_timezone=TIMEZONE,
-    default_status=dg.DefaultScheduleStatus.RUNNING,
+    default_status=schedule_status(),
 )
 def events_refresh_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     """The coming weeks (and yesterday, for late changes) in one run."""
@@ -66,7 +66,7 @@ def events_refresh_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequ
 @dg.run_status_sensor(
     run_status=dg.DagsterRunStatus.SUCCESS,
     request_job=events_stats_job,
-    default_status=dg.DefaultSensorStatus.RUNNING,
+    default_status=sensor_status(),
     minimum_interval_seconds=60,
 )
 def events_stats_after_refresh(context: dg.RunStatusSensorContext):

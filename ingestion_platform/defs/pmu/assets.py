@@ -10,44 +10,30 @@ rebuilds from the raw store without calling the API (and replays the days' dead 
 """
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import dagster as dg
 import sqlalchemy as sa
 
 from ingestion_platform.defs.pmu import parse, tables
+from ingestion_platform.defs.pmu.checks import pmu_checks
 from ingestion_platform.defs.pmu.resources import PmuApi
+from ingestion_platform.defs.pmu.source import (  # noqa: F401  (re-exported for callers)
+    PARTICIPANTS,
+    PARTITIONS,
+    PERFORMANCES,
+    PMU,
+    POOL,
+    PROGRAMME,
+    RAPPORTS,
+    SOURCE,
+)
 from ingestion_platform.lib.contract import row_check
 from ingestion_platform.lib.http import Fetched, HttpClient
 from ingestion_platform.lib.ingest import LoadConfig, PartitionLoad, SourceRun
 from ingestion_platform.lib.raw_store import RawStoreResource
-from ingestion_platform.lib.settings import definition_setting
-from ingestion_platform.lib.source import Source
 from ingestion_platform.lib.warehouse import Warehouse, WarehouseResource
-
-PARTITIONS = dg.DailyPartitionsDefinition(
-    start_date=definition_setting("PMU_START_DATE", "2013-03-01", "First PMU daily partition (YYYY-MM-DD)"),
-    timezone="Europe/Paris",
-    end_offset=1,  # tomorrow's programme is published the day before
-)
-PMU = Source(
-    name="pmu",
-    group="pmu",
-    partitions=PARTITIONS,
-    fetch_unit="day",
-    backfill_policy=dg.BackfillPolicy.multi_run(
-        max_partitions_per_run=definition_setting("PMU_DAYS_PER_RUN", 31, "Days per run of a ranged PMU backfill")
-    ),
-    pool="pmu_api",
-    description="PMU turfinfo API: programme, participants, performances and rapports of a day.",
-)
-SOURCE = PMU.name
-POOL = PMU.pool
-
-PROGRAMME = dg.AssetKey(["pmu", "programme"])
-PARTICIPANTS = dg.AssetKey(["pmu", "participants"])
-PERFORMANCES = dg.AssetKey(["pmu", "performances"])
-RAPPORTS = dg.AssetKey(["pmu", "rapports"])
 
 #: the parsers check each record's rows against the table contracts: one bad value rejects its record once
 CHECK = row_check([*tables.PROGRAMME_LOAD, *tables.PARTICIPANT_LOAD, *tables.RAPPORT_LOAD])
@@ -59,6 +45,13 @@ def _races_of_day(warehouse: Warehouse, day: dt.date, where: sa.ColumnElement[bo
     if where is not None:
         stmt = stmt.where(where)
     return warehouse.fetch(stmt)
+
+
+def _history_preview(days: Sequence[dt.date]) -> sa.Select:
+    """Past races of the runners of ``days``."""
+    h, rp = tables.horse_race_history, tables.race_participant
+    runners = sa.select(rp.c.horse_key).where(rp.c.program_date.in_(days))
+    return sa.select(h).where(h.c.horse_key.in_(runners)).order_by(h.c.horse_key, h.c.raced_on).limit(10)
 
 
 def _ref(row: dict) -> parse.RaceRef:
@@ -93,14 +86,14 @@ def _fetch_races(
     return out
 
 
-@dg.asset(**PMU.asset(PROGRAMME, tables=tables.PROGRAMME_LOAD, main=tables.race))
+@dg.asset(**PMU.asset(PROGRAMME, tables=tables.PROGRAMME_LOAD, main=tables.race, checks=pmu_checks))
 def programme(
     context: dg.AssetExecutionContext,
     config: LoadConfig,
     pmu_api: PmuApi,
     warehouse: WarehouseResource,
     raw_store: RawStoreResource,
-) -> dg.MaterializeResult:
+) -> Iterator[Any]:
     """The day's programme: meetings (`race_meeting`) and races (`race`), plus `daily_program`.
 
     Race status, arrival order and official flag come from here, so the evening run reloads it.
@@ -124,18 +117,21 @@ def programme(
                     for table in (tables.daily_program, tables.race_meeting, tables.race):
                         load.load(table, parsed[table.name])
                     load.job.metadata["races"] = len(parsed["race"])
-    preview = sa.select(tables.race).where(tables.race.c.program_date.in_(run.days)).limit(10)
-    return run.result(preview)
+    yield from run.finish(lambda days: sa.select(tables.race).where(tables.race.c.program_date.in_(days)).limit(10))
 
 
-@dg.asset(**PMU.asset(PARTICIPANTS, tables=tables.PARTICIPANT_LOAD, main=tables.race_participant, deps=[PROGRAMME]))
+@dg.asset(
+    **PMU.asset(
+        PARTICIPANTS, tables=tables.PARTICIPANT_LOAD, main=tables.race_participant, deps=[PROGRAMME], checks=pmu_checks
+    )
+)
 def participants(
     context: dg.AssetExecutionContext,
     config: LoadConfig,
     pmu_api: PmuApi,
     warehouse: WarehouseResource,
     raw_store: RawStoreResource,
-) -> dg.MaterializeResult:
+) -> Iterator[Any]:
     """Runners of every race of the day (`race_participant`) and the horses, jockeys and trainers.
 
     One request per race, concurrently. Keys of horses, jockeys and trainers are stable across
@@ -147,6 +143,8 @@ def participants(
         for unit in run.units():
             with unit.open() as load:
                 races = _races_of_day(run.warehouse, load.day)
+                if not races:
+                    load.mark_pending("no race in the day's programme (not loaded or not published yet)")
                 refs = [_ref(r) for r in races]
                 arrival = {_ref(r): r["arrival_order"] for r in races}
                 fetched = _fetch_races(
@@ -175,18 +173,18 @@ def participants(
                     load.load(table, parse.merge_unique(rows[table.name], [c.name for c in table.primary_key]))
                 load.load(tables.race_participant, rows["race_participant"], scope=_scope(loaded))
                 load.job.metadata["races"] = {"total": len(refs), "loaded": len(loaded)}
-    preview = sa.select(tables.race_participant).where(tables.race_participant.c.program_date.in_(run.days)).limit(10)
-    return run.result(preview)
+    rp = tables.race_participant
+    yield from run.finish(lambda days: sa.select(rp).where(rp.c.program_date.in_(days)).limit(10))
 
 
-@dg.asset(**PMU.asset(PERFORMANCES, tables=tables.PERFORMANCE_LOAD, deps=[PARTICIPANTS]))
+@dg.asset(**PMU.asset(PERFORMANCES, tables=tables.PERFORMANCE_LOAD, deps=[PARTICIPANTS], checks=pmu_checks))
 def performances(
     context: dg.AssetExecutionContext,
     config: LoadConfig,
     pmu_api: PmuApi,
     warehouse: WarehouseResource,
     raw_store: RawStoreResource,
-) -> dg.MaterializeResult:
+) -> Iterator[Any]:
     """Past races of every runner of the day (`horse_race_history`), one row per (horse, past race).
 
     The horse's own line in each past race is the one flagged `itsHim`; times there are in
@@ -208,6 +206,8 @@ def performances(
                 for r in runners:
                     horse_keys.setdefault((r["meeting_num"], r["race_num"]), {})[r["horse_num"]] = r["horse_key"]
                 refs = [_ref(r) for r in races if (r["meeting_num"], r["race_num"]) in horse_keys]
+                if not refs:
+                    load.mark_pending("no runner of the day loaded yet (participants)")
                 fetched = _fetch_races(
                     load, client, refs, "performances",
                     lambda ref: pmu_api.performances(client, ref.program_date, ref.meeting_num, ref.race_num),
@@ -225,28 +225,32 @@ def performances(
                         history.extend(parsed)
                 key_cols = [c.name for c in tables.horse_race_history.primary_key.columns]
                 load.load(tables.horse_race_history, parse.merge_unique(history, key_cols))
-    return run.result(sa.select(tables.horse_race_history).limit(10))
+    yield from run.finish(_history_preview)
 
 
-@dg.asset(**PMU.asset(RAPPORTS, tables=tables.RAPPORT_LOAD, main=tables.bet_report, deps=[PROGRAMME]))
+@dg.asset(
+    **PMU.asset(RAPPORTS, tables=tables.RAPPORT_LOAD, main=tables.bet_report, deps=[PROGRAMME], checks=pmu_checks)
+)
 def rapports(
     context: dg.AssetExecutionContext,
     config: LoadConfig,
     pmu_api: PmuApi,
     warehouse: WarehouseResource,
     raw_store: RawStoreResource,
-) -> dg.MaterializeResult:
+) -> Iterator[Any]:
     """Final bet reports of the day's official races: `race_bet` (per bet type), `bet_report` (per line).
 
     Only official, non-cancelled races are asked for. A race whose rapports are not published yet
     (empty array, 204 or 404) loads nothing and is listed as pending; a later run fills it.
     """
     run = SourceRun(context, PMU, config=config, warehouse=warehouse, raw_store=raw_store, provider=pmu_api.provider)
-    race = tables.race
+    race, br = tables.race, tables.bet_report
     with pmu_api.client() as client:
         for unit in run.units():
             with unit.open() as load:
                 races = _races_of_day(run.warehouse, load.day, sa.and_(race.c.is_official, ~race.c.is_cancelled))
+                if not races:
+                    load.mark_pending("no official race of the day yet")
                 refs = [_ref(r) for r in races]
                 fetched = _fetch_races(
                     load, client, refs, "rapports",
@@ -272,5 +276,4 @@ def rapports(
                 load.load(tables.race_bet, bets, scope=_scope(loaded))
                 load.load(tables.bet_report, lines, scope=_scope(loaded))
                 load.job.metadata["races"] = {"official": len(refs), "loaded": len(loaded)}
-    preview = sa.select(tables.bet_report).where(tables.bet_report.c.program_date.in_(run.days)).limit(10)
-    return run.result(preview)
+    yield from run.finish(lambda days: sa.select(br).where(br.c.program_date.in_(days)).limit(10))

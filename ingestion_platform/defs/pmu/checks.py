@@ -16,7 +16,7 @@ import dagster as dg
 import sqlalchemy as sa
 
 from ingestion_platform.defs.pmu import tables
-from ingestion_platform.defs.pmu.assets import (
+from ingestion_platform.defs.pmu.source import (
     PARTICIPANTS,
     PARTITIONS,
     PERFORMANCES,
@@ -25,6 +25,7 @@ from ingestion_platform.defs.pmu.assets import (
     SOURCE,
 )
 from ingestion_platform.lib.checks import (
+    Check,
     CheckInputs,
     CheckOutcome,
     dead_letter_check,
@@ -42,7 +43,7 @@ def _keys(table: sa.Table) -> list[str]:
     return [c.name for c in table.primary_key.columns]
 
 
-def _key_checks() -> list[dg.AssetChecksDefinition]:
+def _key_checks() -> list[Check]:
     dated = [
         (PROGRAMME, tables.daily_program),
         (PROGRAMME, tables.race_meeting),
@@ -66,7 +67,7 @@ def _key_checks() -> list[dg.AssetChecksDefinition]:
     return checks
 
 
-def _reference_checks() -> list[dg.AssetChecksDefinition]:
+def _reference_checks() -> list[Check]:
     race_key = ["program_date", "meeting_num", "race_num"]
     rp = tables.race_participant
     return [
@@ -275,7 +276,7 @@ def _endpoint(name: str) -> Callable[[str], bool]:
     return lambda request: (m := _RACE_REQUEST.match(request)) is not None and m.group(3) == name
 
 
-def _custom_checks() -> list[dg.AssetChecksDefinition]:
+def _custom_checks() -> list[Check]:
     return [
         warehouse_check(
             asset=PARTICIPANTS,

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from ingestion_platform.defs.pmu import tables
 from ingestion_platform.defs.pmu.assets import PARTICIPANTS, PERFORMANCES, PROGRAMME, RAPPORTS
-from ingestion_platform.lib.settings import run_setting
+from ingestion_platform.lib.settings import run_setting, schedule_status, sensor_status
 from ingestion_platform.lib.warehouse import WarehouseResource
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -51,7 +51,7 @@ def _paris_day(context: dg.ScheduleEvaluationContext) -> str:
     job=pmu_day_job,
     cron_schedule="0 9 * * *",
     execution_timezone="Europe/Paris",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
+    default_status=schedule_status(),
 )
 def pmu_morning_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     """Today's cards: programme, participants, performances."""
@@ -63,7 +63,7 @@ def pmu_morning_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest
     job=pmu_results_job,
     cron_schedule="30 23 * * *",
     execution_timezone="Europe/Paris",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
+    default_status=schedule_status(),
 )
 def pmu_results_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     """Today's results and rapports once races are official."""
@@ -97,7 +97,7 @@ def races_missing_rapports(warehouse: WarehouseResource, now: dt.datetime, days:
 @dg.sensor(
     job=pmu_results_job,
     minimum_interval_seconds=1800,
-    default_status=dg.DefaultSensorStatus.RUNNING,
+    default_status=sensor_status(),
 )
 def pmu_late_rapports_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource) -> dg.SensorResult:
     """Re-runs the results of recent days whose finished races still lack rapports."""

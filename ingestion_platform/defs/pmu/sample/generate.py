@@ -1,10 +1,16 @@
-"""Write the recorded sample day 14/03/2025 (invented data shaped like the real PMU responses).
+"""Write the recorded sample days 13, 14 and 15/03/2025 (invented data shaped like the real PMU responses).
 
 Run ``python ingestion_platform/defs/pmu/sample/generate.py``: it rewrites every JSON file under
-``rest/client/...`` next to this script, byte for byte the same on every run (no clock, one seeded
-random generator consumed in a fixed order).
+``rest/client/...`` next to this script, byte for byte the same on every run (no clock; each day has
+its own seeded random generator consumed in a fixed order, so one day's bytes never depend on another's).
 
-The day holds two meetings and six races chosen to carry the edge cases the pipeline must handle:
+Three consecutive days, so that a range (a UI backfill of the three partitions) replays offline. The
+14th is the day of the demo and the tests; the 13th and 15th are ordinary days with other races and
+horses, a few horses running on two of the days as in real programmes (a non-runner of the 14th
+running the day before or after, horses of the 14th's cancelled race running on the 15th), and the
+same drivers, jockeys and trainers. Day counts: 13th 5 races / 34 runners, 14th 6 / 38, 15th 6 / 42.
+
+The 14th holds two meetings and six races chosen to carry the edge cases the pipeline must handle:
 
 * R1 VINCENNES (trot, C1..C4)
   - C1 attelé, official: a dead heat for third (``[[4], [2], [5, 6], [1]]``) and a runner
@@ -28,18 +34,15 @@ import itertools
 import json
 import random
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 HERE = Path(__file__).resolve().parent
-DAY = dt.date(2025, 3, 14)
-DAY_PATH = f"{DAY:%d%m%Y}"
 PARIS = ZoneInfo("Europe/Paris")
 CASAQUES = "https://www.pmu.fr/back-assets/hippique/casaques"
 POOL_NS = uuid.UUID("6f1c2b1e-3d0a-4c43-9d2e-1a4e5c7b8d90")
-
-RNG = random.Random(20250314)
 
 
 # -- time helpers ------------------------------------------------------------------------------
@@ -53,9 +56,37 @@ def offset_ms(day: dt.date) -> int:
     return int(moment.utcoffset().total_seconds() * 1000)  # type: ignore[union-attr]
 
 
-DAY_MS = local_ms(DAY)
-OFFSET = offset_ms(DAY)
-CAPTURED_MS = local_ms(DAY, 15, 56, 41) + 318
+@dataclass
+class SampleDay:
+    """One recorded day: its meetings and races, and the seeded generator its invented values come from."""
+
+    date: dt.date
+    seed: int
+    meetings: list[dict[str, Any]]
+    races: list[dict[str, Any]]
+    captured: tuple[int, int, int, int]  # Paris wall clock of the capture: hour, minute, second, millisecond
+    rng: random.Random = field(init=False, repr=False)
+    times: dict[str, dict[int, tuple[int, int]]] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+
+    @property
+    def path(self) -> str:
+        return f"{self.date:%d%m%Y}"
+
+    @property
+    def ms(self) -> int:
+        return local_ms(self.date)
+
+    @property
+    def offset(self) -> int:
+        return offset_ms(self.date)
+
+    @property
+    def captured_ms(self) -> int:
+        hour, minute, second, millis = self.captured
+        return local_ms(self.date, hour, minute, second) + millis
 
 
 # -- reference values --------------------------------------------------------------------------
@@ -109,6 +140,8 @@ OTHER_PEOPLE = ["F. ROUXEL", "A. TESSIER", "G. BODIN", "L. MARCHAND", "P. COLAS"
 
 # -- race and runner definitions ---------------------------------------------------------------
 # Runner line: numPmu|nom|sexe|age|nomMere|nomPere|nomPereMere|driver|entraineur|deferre ("-" = none)
+# Optional race keys used by the 13th and 15th only (absent, they give the 14th's output): "typePiste"
+# (default HERBE for galop) and "history": "flat" (flat horses with flat past races, not hurdles).
 SEXES = {"F": "FEMELLES", "H": "HONGRES", "M": "MALES"}
 DEFERRES = {
     "-": None,
@@ -120,7 +153,7 @@ DEFERRES = {
     "PAP": "PROTEGE_ANTERIEURS_POSTERIEURS",
     "PA-DP": "PROTEGE_ANTERIEURS_DEFERRRE_POSTERIEURS",  # the real API's typo, three R
 }
-RACES: list[dict[str, Any]] = [
+RACES_14: list[dict[str, Any]] = [
     {
         "r": 1,
         "c": 1,
@@ -287,7 +320,7 @@ RACES: list[dict[str, Any]] = [
     },
 ]
 
-MEETINGS = [
+MEETINGS_14 = [
     {
         "r": 1,
         "nature": "DIURNE",
@@ -310,10 +343,393 @@ MEETINGS = [
     },
 ]
 
+
+# -- 13/03/2025: Enghien (trot) and Dundalk (Ireland, all-weather flat, evening) ------------------
+# JAZZMAN BLUE runs here and is the non-runner without incident of the 14th; INDIANA DU CHÊNE,
+# HARDI DU PERCHE and IMPÉRIAL JIEL are siblings (same dam) of runners of the 14th.
+RACES_13: list[dict[str, Any]] = [
+    {
+        "r": 1,
+        "c": 1,
+        "libelle": "PRIX DE LA BRIE",
+        "libelleCourt": "LA BRIE",
+        "start": (13, 45),
+        "distance": 2150,
+        "discipline": "ATTELE",
+        "specialite": "TROT_ATTELE",
+        "categorieParticularite": "AUTOSTART",
+        "conditionSexe": "TOUS_CHEVAUX",
+        "conditionAge": "QUATRE_ANS",
+        "prix": 38000,
+        "state": "official",
+        "statut": "ARRIVEE_DEFINITIVE_COMPLETE",
+        "arrival": [[3], [6], [1], [7], [2], [4]],
+        "incidents": [{"type": "DISQUALIFIE_POUR_ALLURE_IRREGULIERE", "numeroParticipants": [5]}],
+        "speed_s_km": 71.9,
+        "runners": [
+            "1|LIBERTÉ DU CLOS|F|4|GALANTE DU CLOS|BOLD EAGLE|READY CASH|J. MORVAN|A. LESAGE|DAP",
+            "2|LOTUS D'ÉCAJEUL|M|4|VALSE D'ÉCAJEUL|FACE TIME BOURBON|LOVE YOU|B. GUILLOU|B. GUILLOU|DA",
+            "3|LYNX DE L'ODON|M|4|PERLE DE L'ODON|TIMOKO|COKTAIL JET|C. MARTINEAU|T. KERVELLA|PA-DP",
+            "4|LADY DU PONT|F|4|ROSALIE DU PONT|DJANGO RIFF|GANYMEDE|F. DUVERGER|C. BRIAND|-",
+            "5|LORD DE MAHEY|H|4|ÉMERAUDE DE MAHEY|READY CASH|EXTREME DREAM|S. ARNAUD|L. PICHARD|DAP",
+            "6|LIMA DES ORMES|F|4|CÉLESTE DES ORMES|SAM BOURBON|KAISER SOZE|T. KERVELLA|T. KERVELLA|DP",
+            "7|LAURIER BLANC|M|4|NEIGE BLANCHE|PRINCE GÉLÉ|ROCKLYN|N. VAILLANT|N. VAILLANT|PAP",
+        ],
+    },
+    {
+        "r": 1,
+        "c": 2,
+        "libelle": "PRIX DU VEXIN",
+        "libelleCourt": "VEXIN",
+        "start": (14, 20),
+        "distance": 2175,
+        "discipline": "MONTE",
+        "specialite": "TROT_MONTE",
+        "categorieParticularite": "COURSE_A_CONDITIONS",
+        "conditionSexe": "TOUS_CHEVAUX",
+        "prix": 31000,
+        "state": "official",
+        "statut": "ARRIVEE_DEFINITIVE_COMPLETE",
+        "arrival": [[1], [4], [2], [6], [3]],
+        "incidents": [{"type": "DISQUALIFIE_POUR_ALLURE_IRREGULIERE", "numeroParticipants": [5]}],
+        "speed_s_km": 73.4,
+        "runners": [
+            "1|JAZZMAN BLUE|M|6|MÉLODIE BLUE|SAM BOURBON|KAISER SOZE|R. TANGUY|E. BARBIER|-",
+            "2|JOLIE DE NAVARRE|F|6|INFANTE DE NAVARRE|ORLANDO VICI|LOVE YOU|Mlle A. ROCHER|H. LECLERCQ|DAP",
+            "3|IBIS DU GOUTIER|H|7|SARABANDE DU GOUTIER|TIMOKO|CANTAB HALL|M. LEROUX|J. Lefèvre|DA",
+            "4|JUSTE UN PEU|M|6|ONE MORE TIME|UN MEC D'HÉRIPRÉ|ROCKLYN|L. VIGNAL|G. FAUVEL|PA-DP",
+            "5|ISIS DES MOTTES|F|7|TULIPE DES MOTTES|READY CASH|GANYMEDE|F. DUVERGER|R. LAVERGNE|-",
+            "6|JAGO DU RIB|H|6|VICTORIA DU RIB|BOLD EAGLE|COKTAIL JET|A. MORIN|N. VAILLANT|DAP",
+        ],
+    },
+    {
+        "r": 1,
+        "c": 3,
+        "libelle": "PRIX DE SOISY-SOUS-MONTMORENCY",
+        "libelleCourt": "SOISY",
+        "start": (15, 15),
+        "distance": 2875,
+        "discipline": "ATTELE",
+        "specialite": "TROT_ATTELE",
+        "categorieParticularite": "HANDICAP",
+        "conditionSexe": "TOUS_CHEVAUX",
+        "prix": 55000,
+        "quinte": True,
+        "state": "official",
+        "statut": "ARRIVEE_DEFINITIVE_COMPLETE",
+        "arrival": [[5], [2], [8], [1], [6], [3], [7]],
+        "incidents": [{"type": "DISQUALIFIE_POUR_ALLURE_IRREGULIERE", "numeroParticipants": [4]}],
+        "recul": {6: 25, 7: 25, 8: 25},
+        "speed_s_km": 72.6,
+        "runners": [
+            "1|INDIANA DU CHÊNE|F|7|OLIVE DU CHÊNE|BOLD EAGLE|READY CASH|J. MORVAN|J. Lefèvre|DAP",
+            "2|HOLLYWOOD GÉDÉ|H|8|ROSE GÉDÉ|LOVE YOU|CHAMBON P|B. GUILLOU|B. GUILLOU|DAP",
+            "3|ICÔNE DE BAILLY|F|7|REINE DE BAILLY|PRINCE GÉLÉ|GANYMEDE|D. Thomain|L. PICHARD|PA",
+            "4|HARDI DU PERCHE|M|8|MONA DU PERCHE|READY CASH|COKTAIL JET|A. MORIN|J. Lefèvre|DA",
+            "5|IMPÉRIAL JIEL|M|7|ÉLODIE JIEL|BOLD EAGLE|KAISER SOZE|T. KERVELLA|T. KERVELLA|DAP",
+            "6|HUGO DES ROCHES|H|8|CALINE DES ROCHES|SAM BOURBON|EXTREME DREAM|C. MARTINEAU|A. LESAGE|PA-DP",
+            "7|IRIS DE VANDEL|F|7|UNE DE VANDEL|UN MEC D'HÉRIPRÉ|LOVE YOU|P. DESCHAMPS|R. LAVERGNE|DP",
+            "8|HAUT BRION|M|8|BELLE BRIONNE|FACE TIME BOURBON|ROCKLYN|H. LECLERCQ|H. LECLERCQ|-",
+        ],
+    },
+    {
+        "r": 2,
+        "c": 3,
+        "libelle": "MAIDEN STAKES",
+        "libelleCourt": "MAIDEN",
+        "start": (19, 5),
+        "distance": 1400,
+        "discipline": "PLAT",
+        "specialite": "PLAT",
+        "categorieParticularite": "COURSE_A_CONDITIONS",
+        "conditionSexe": "TOUS_CHEVAUX",
+        "conditionAge": "TROIS_ANS",
+        "prix": 11000,
+        "state": "official",
+        "statut": "FIN_COURSE",
+        "arrival": [[6], [2], [7], [1], [4], [5]],
+        "incidents": [{"type": "NON_PARTANT", "numeroParticipants": [3]}],
+        "non_runners": {3: True},
+        "duration_ms": 87340,
+        "typePiste": "SABLE",
+        "history": "flat",
+        "runners": [
+            "1|NORTHERN QUAY|M|3|QUAY LADY|NO NAY NEVER|GALILEO|C. FLYNN|J. TWOMEY|-",
+            "2|SILENT SOUND|F|3|SOUND OF SILENCE|KODIAC|DANEHILL|K. DOYLE|W. P. MORRIN|-",
+            "3|DOONBEG|M|3|BEG TO DIFFER|DARK ANGEL|ACCLAMATION|S. RYAN|D. O'HARE|-",
+            "4|EMERALD PATH|F|3|GREEN PATH|SEA THE STARS|PIVOTAL|R. DUNNE|G. ELLIOTT-HAYES|-",
+            "5|CASTLE HILL|M|3|HILL OF TARA|LOPE DE VEGA|INVINCIBLE SPIRIT|J. BRENNAN|J. TWOMEY|-",
+            "6|RIVERSTOWN|H|3|RIVER MAID|FOOTSTEPSINTHESAND|SADLER'S WELLS|P. KEANE|D. O'HARE|-",
+            "7|MISS DUNMORE|F|3|DUNMORE GIRL|SHOWCASING|OASIS DREAM|A. BYRNE|W. P. MORRIN|-",
+        ],
+    },
+    {
+        "r": 2,
+        "c": 5,
+        "libelle": "DUNDALK HANDICAP",
+        "libelleCourt": "HANDICAP",
+        "start": (20, 10),
+        "distance": 2000,
+        "discipline": "PLAT",
+        "specialite": "PLAT",
+        "categorieParticularite": "HANDICAP",
+        "conditionSexe": "TOUS_CHEVAUX",
+        "conditionAge": "QUATRE_ANS_ET_PLUS",
+        "prix": 13500,
+        "state": "official",
+        "statut": "FIN_COURSE",
+        "arrival": [[4], [1], [5], [2], [6], [3]],
+        "duration_ms": 124870,
+        "typePiste": "SABLE",
+        "history": "flat",
+        "runners": [
+            "1|GLENCAR|H|5|GLEN LADY|CAMELOT|MONTJEU|K. DOYLE|J. TWOMEY|-",
+            "2|FAIR HEADLAND|M|4|HEADLAND GIRL|MEHMAS|ACCLAMATION|C. FLYNN|D. O'HARE|-",
+            "3|BALLYHEIGUE|H|6|HEIGUE BAY|ZOFFANY|DANSILI|S. RYAN|W. P. MORRIN|-",
+            "4|KILKEE BELLE|F|4|BELLE OF CLARE|HOLY ROMAN EMPEROR|DANEHILL DANCER|R. DUNNE|G. ELLIOTT-HAYES|-",
+            "5|TULLA ROAD|H|7|ROAD TO TULLA|TEOFILO|GALILEO|P. KEANE|J. TWOMEY|-",
+            "6|SLANEY VALE|M|5|VALE OF SLANEY|DARK ANGEL|PIVOTAL|J. BRENNAN|D. O'HARE|-",
+        ],
+    },
+]
+
+MEETINGS_13 = [
+    {
+        "r": 1,
+        "nature": "DIURNE",
+        "hippodrome": {"code": "ENG", "libelleCourt": "ENGHIEN", "libelleLong": "HIPPODROME D'ENGHIEN-SOISY"},
+        "pays": {"code": "FRA", "libelle": "FRANCE"},
+        "statut": "TERMINEE",
+        "disciplinesMere": ["TROT"],
+        "specialites": ["TROT_ATTELE", "TROT_MONTE"],
+        "meteo": ("P2", "Peu nuageux", "Ciel peu nuageux, quelques voiles d'altitude.", 12, 10, "E"),
+    },
+    {
+        "r": 2,
+        "nature": "NOCTURNE",
+        "hippodrome": {"code": "DUN", "libelleCourt": "DUNDALK", "libelleLong": "HIPPODROME DE DUNDALK IRLANDE"},
+        "pays": {"code": "IRL", "libelle": "Irlande"},
+        "statut": "TERMINEE",
+        "disciplinesMere": ["PLAT"],
+        "specialites": ["PLAT"],
+        "meteo": ("P5", "Couvert", "Ciel couvert, bruine possible en soirée.", 7, 18, "O"),
+    },
+]
+
+# -- 15/03/2025: Vincennes (trot) and Navan (Ireland, hurdle and flat) -----------------------------
+# JIVAGO (non-runner of the 14th) wins the monté; SHANNON STAR and LADY ADARE, declared in the race
+# of the 14th that was cancelled, run at Navan. Their saddle numbers keep the 14th's coat and owner.
+RACES_15: list[dict[str, Any]] = [
+    {
+        "r": 1,
+        "c": 1,
+        "libelle": "PRIX DE LA CHARENTE",
+        "libelleCourt": "LA CHARENTE",
+        "start": (13, 30),
+        "distance": 2100,
+        "discipline": "ATTELE",
+        "specialite": "TROT_ATTELE",
+        "categorieParticularite": "AUTOSTART",
+        "conditionSexe": "FEMELLES",
+        "conditionAge": "CINQ_ANS",
+        "prix": 40000,
+        "state": "official",
+        "statut": "ARRIVEE_DEFINITIVE_COMPLETE",
+        "arrival": [[2], [5], [1], [6], [3], [7], [4]],
+        "speed_s_km": 71.6,
+        "runners": [
+            "1|KARMA DU LOUVET|F|5|ISOLINE DU LOUVET|FACE TIME BOURBON|READY CASH|J. MORVAN|T. KERVELLA|DAP",
+            "2|KENZA D'AZUR|F|5|VAGUE D'AZUR|BOLD EAGLE|LOVE YOU|B. GUILLOU|B. GUILLOU|PA-DP",
+            "3|KIARA DE L'ITON|F|5|SOURCE DE L'ITON|TIMOKO|KAISER SOZE|S. ARNAUD|L. PICHARD|DA",
+            "4|KALINKA MAG|F|5|NASTIA MAG|DJANGO RIFF|GANYMEDE|N. VAILLANT|N. VAILLANT|-",
+            "5|KYRIELLE|F|5|FARANDOLE|READY CASH|COKTAIL JET|D. Thomain|A. LESAGE|DAP",
+            "6|KERIA DE MOUTIERS|F|5|OPHÉLIE DE MOUTIERS|SAM BOURBON|ROCKLYN|C. MARTINEAU|J. Lefèvre|DP",
+            "7|KOURTOISIE|F|5|BONNE ÉTOILE|PRINCE GÉLÉ|EXTREME DREAM|F. DUVERGER|C. BRIAND|PAP",
+        ],
+    },
+    {
+        "r": 1,
+        "c": 2,
+        "libelle": "PRIX DE LA CÔTE D'OPALE",
+        "libelleCourt": "CÔTE D'OPALE",
+        "start": (15, 15),
+        "distance": 2700,
+        "discipline": "ATTELE",
+        "specialite": "TROT_ATTELE",
+        "categorieParticularite": "EUROPEENNE",
+        "conditionSexe": "TOUS_CHEVAUX",
+        "prix": 85000,
+        "quinte": True,
+        "state": "official",
+        "statut": "ARRIVEE_DEFINITIVE_COMPLETE",
+        "arrival": [[7], [3], [9], [1], [5], [8], [2]],
+        "incidents": [{"type": "DISQUALIFIE_POUR_ALLURE_IRREGULIERE", "numeroParticipants": [4, 6]}],
+        "recul": {7: 25, 8: 25, 9: 25},
+        "speed_s_km": 72.2,
+        "runners": [
+            "1|JOKER DU BOCAGE|M|6|AMANDE DU BOCAGE|READY CASH|LOVE YOU|J. MORVAN|A. LESAGE|DAP",
+            "2|IVOIRE DE LA NOË|F|7|SATINE DE LA NOË|BOLD EAGLE|GANYMEDE|C. MARTINEAU|J. Lefèvre|PA",
+            "3|JUNON DES BRUYÈRES|F|6|VESTALE DES BRUYÈRES|FACE TIME BOURBON|COKTAIL JET|H. LECLERCQ|H. LECLERCQ|DAP",
+            "4|HALLEY DU PARC|M|8|COMÈTE DU PARC|TIMOKO|ROCKLYN|B. GUILLOU|B. GUILLOU|DA",
+            "5|ILIADE|F|7|ODYSSÉE|UN MEC D'HÉRIPRÉ|KAISER SOZE|D. Thomain|L. PICHARD|PA-DP",
+            "6|JAMBOREE|H|6|FIESTA|PRINCE GÉLÉ|EXTREME DREAM|F. DUVERGER|R. LAVERGNE|-",
+            "7|HÉROS DE LA VALLÉE|M|8|DIANE DE LA VALLÉE|SAM BOURBON|LOVE YOU|T. KERVELLA|T. KERVELLA|DAP",
+            "8|IRONMAN D'ARC|H|7|JEANNE D'ARC|ORLANDO VICI|CANTAB HALL|P. DESCHAMPS|E. BARBIER|DP",
+            "9|HAVANE DU RIB|F|8|VICTORIA DU RIB|READY CASH|GANYMEDE|S. ARNAUD|N. VAILLANT|DAP",
+        ],
+    },
+    {
+        "r": 1,
+        "c": 3,
+        "libelle": "PRIX DE CHAMBÉRY",
+        "libelleCourt": "CHAMBÉRY",
+        "start": (15, 50),
+        "distance": 2700,
+        "discipline": "MONTE",
+        "specialite": "TROT_MONTE",
+        "categorieParticularite": "NATIONALE",
+        "conditionSexe": "TOUS_CHEVAUX",
+        "prix": 34000,
+        "state": "official",
+        "statut": "ARRIVEE_DEFINITIVE_COMPLETE",
+        "arrival": [[5], [2], [7], [1], [3], [6]],
+        "incidents": [{"type": "DISQUALIFIE_POUR_ALLURE_IRREGULIERE", "numeroParticipants": [4]}],
+        "speed_s_km": 73.0,
+        "runners": [
+            "1|JOUVENCE|F|6|PRINTANIÈRE|TIMOKO|LOVE YOU|Mlle A. ROCHER|G. FAUVEL|DAP",
+            "2|JASPER DU VIVIER|M|6|OPALE DU VIVIER|BOLD EAGLE|COKTAIL JET|M. LEROUX|C. BRIAND|PA-DP",
+            "3|IDÉAL DE CHENU|H|7|ROSÉE DE CHENU|READY CASH|GANYMEDE|L. VIGNAL|H. LECLERCQ|DA",
+            "4|JOYEUX LURON|H|6|GAIETÉ|SAM BOURBON|ROCKLYN|R. TANGUY|E. BARBIER|-",
+            "5|JIVAGO|M|6|NADÈGE|DREAM VALLEY|COKTAIL JET|A. MORIN|R. LAVERGNE|-",
+            "6|INTRÉPIDE|H|7|AUDACIEUSE|UN MEC D'HÉRIPRÉ|KAISER SOZE|F. DUVERGER|N. VAILLANT|DAP",
+            "7|JANOTA|F|6|BOSSA NOVA|FACE TIME BOURBON|EXTREME DREAM|M. DUCLOS-RIVE|T. KERVELLA|DP",
+        ],
+    },
+    {
+        "r": 1,
+        "c": 4,
+        "libelle": "PRIX DE L'ARIÈGE",
+        "libelleCourt": "L'ARIÈGE",
+        "start": (16, 25),
+        "distance": 2850,
+        "discipline": "ATTELE",
+        "specialite": "TROT_ATTELE",
+        "categorieParticularite": "COURSE_A_CONDITIONS",
+        "conditionSexe": "TOUS_CHEVAUX",
+        "conditionAge": "QUATRE_ANS",
+        "prix": 30000,
+        "state": "official",
+        "statut": "ARRIVEE_DEFINITIVE_COMPLETE",
+        "arrival": [[4], [1], [6], [3], [2], [5]],
+        "speed_s_km": 72.8,
+        "debutant": 3,
+        "runners": [
+            "1|LOUXOR DE BOMO|M|4|NEFERTITI DE BOMO|BOLD EAGLE|READY CASH|J. MORVAN|J. Lefèvre|DAP",
+            "2|LÉONIE DES CHAMPS|F|4|MARGUERITE DES CHAMPS|TIMOKO|LOVE YOU|B. GUILLOU|B. GUILLOU|DA",
+            "3|LIBERO|M|4|ALTESSE|DJANGO RIFF|GANYMEDE|A. MORIN|R. LAVERGNE|-",
+            "4|LUMIÈRE D'AUTOMNE|F|4|FEUILLE D'AUTOMNE|FACE TIME BOURBON|COKTAIL JET|T. KERVELLA|T. KERVELLA|PA-DP",
+            "5|LÉGIONNAIRE|H|4|CANTINIÈRE|SAM BOURBON|KAISER SOZE|N. VAILLANT|N. VAILLANT|DP",
+            "6|LOUSTIC DU MONT|M|4|CLÉMENCE DU MONT|READY CASH|ROCKLYN|C. MARTINEAU|A. LESAGE|DAP",
+        ],
+    },
+    {
+        "r": 2,
+        "c": 1,
+        "libelle": "MAIDEN HURDLE",
+        "libelleCourt": "MAIDEN HURDLE",
+        "start": (14, 15),
+        "distance": 3200,
+        "discipline": "HAIE",
+        "specialite": "OBSTACLE",
+        "categorieParticularite": "COURSE_A_CONDITIONS",
+        "conditionSexe": "TOUS_CHEVAUX",
+        "conditionAge": "CINQ_ANS_ET_PLUS",
+        "prix": 14000,
+        "state": "official",
+        "statut": "FIN_COURSE",
+        "arrival": [[3], [1], [6], [2], [5]],
+        "incidents": [{"type": "ARRETE", "numeroParticipants": [4]}],
+        "duration_ms": 379210,
+        "penetrometre": {"valeurMesure": "4,2", "heureMesure": "2025-03-15T08:45", "intitule": "Collant"},
+        "runners": [
+            "1|BOYNE BRIDGE|H|6|BRIDGE OF BOYNE|WALK IN THE PARK|OSCAR|P. KEANE|W. P. MORRIN|-",
+            "2|TARA HILL|H|7|HILL LADY|KAYF TARA|PRESENTING|K. DOYLE|G. ELLIOTT-HAYES|-",
+            "3|OLDCASTLE|H|5|CASTLE QUEEN|SHIROCCO|MILAN|D. O'HARE|D. O'HARE|-",
+            "4|KELLS ABBEY|H|8|ABBEY ROSE|DOYEN|OLD VIC|S. RYAN|J. TWOMEY|-",
+            "5|MOY VALLEY|H|6|VALLEY OF MOY|JET AWAY|BEAT HOLLOW|C. FLYNN|G. ELLIOTT-HAYES|-",
+            "6|SLANE CASTLE|H|7|SLANE LADY|MILAN|KING'S THEATRE|A. BYRNE|W. P. MORRIN|-",
+        ],
+    },
+    {
+        "r": 2,
+        "c": 4,
+        "libelle": "NAVAN HANDICAP",
+        "libelleCourt": "HANDICAP",
+        "start": (16, 5),
+        "distance": 1600,
+        "discipline": "PLAT",
+        "specialite": "PLAT",
+        "categorieParticularite": "HANDICAP",
+        "conditionSexe": "TOUS_CHEVAUX",
+        "conditionAge": "QUATRE_ANS_ET_PLUS",
+        "prix": 12500,
+        "state": "official",
+        "statut": "FIN_COURSE",
+        "arrival": [[4], [1], [6], [2], [7], [3], [5]],
+        "duration_ms": 101960,
+        "penetrometre": {"valeurMesure": "4,5", "heureMesure": "2025-03-15T12:40", "intitule": "Lourd"},
+        "history": "flat",
+        "runners": [
+            "1|SHANNON STAR|M|5|STAR OF CLARE|SEA THE STARS|GALILEO|K. DOYLE|J. TWOMEY|-",
+            "2|TRIM CASTLE|H|6|CASTLE OF TRIM|KODIAC|DANEHILL|C. FLYNN|D. O'HARE|-",
+            "3|BECTIVE|M|4|BECTIVE ABBEY|DARK ANGEL|ACCLAMATION|S. RYAN|W. P. MORRIN|-",
+            "4|LADY ADARE|F|4|ADARE MANOR|FOOTSTEPSINTHESAND|PIVOTAL|R. DUNNE|G. ELLIOTT-HAYES|-",
+            "5|ROYAL MEATH|H|7|MEATH PRINCESS|LOPE DE VEGA|SADLER'S WELLS|P. KEANE|J. TWOMEY|-",
+            "6|BLACKWATER BAY|M|5|BAY OF BLACKWATER|NO NAY NEVER|INVINCIBLE SPIRIT|J. BRENNAN|D. O'HARE|-",
+            "7|NOBBER|H|6|NOBBER GIRL|MEHMAS|OASIS DREAM|A. BYRNE|G. ELLIOTT-HAYES|-",
+        ],
+    },
+]
+
+MEETINGS_15 = [
+    {
+        "r": 1,
+        "nature": "DIURNE",
+        "hippodrome": {"code": "VIN", "libelleCourt": "VINCENNES", "libelleLong": "HIPPODROME DE PARIS-VINCENNES"},
+        "pays": {"code": "FRA", "libelle": "FRANCE"},
+        "statut": "TERMINEE",
+        "disciplinesMere": ["TROT"],
+        "specialites": ["TROT_ATTELE", "TROT_MONTE"],
+        "meteo": ("P1", "Ensoleillé", "Temps sec et ensoleillé.", 13, 8, "NE"),
+    },
+    {
+        "r": 2,
+        "nature": "DIURNE",
+        "hippodrome": {"code": "NAV", "libelleCourt": "NAVAN", "libelleLong": "HIPPODROME DE NAVAN IRLANDE"},
+        "pays": {"code": "IRL", "libelle": "Irlande"},
+        "statut": "TERMINEE",
+        "disciplinesMere": ["OBSTACLE", "PLAT"],
+        "specialites": ["OBSTACLE", "PLAT"],
+        "meteo": ("P4", "Nuageux", "Nuages bas et averses isolées.", 9, 24, "SO"),
+    },
+]
+
+
+def sample_days() -> list[SampleDay]:
+    """The recorded days, each with its own seeded generator (a day's bytes never depend on another day)."""
+    return [
+        SampleDay(dt.date(2025, 3, 13), 20250313, MEETINGS_13, RACES_13, (22, 47, 5, 902)),
+        SampleDay(dt.date(2025, 3, 14), 20250314, MEETINGS_14, RACES_14, (15, 56, 41, 318)),
+        SampleDay(dt.date(2025, 3, 15), 20250315, MEETINGS_15, RACES_15, (18, 12, 30, 77)),
+    ]
+
+
 PAST_TROT_TRACKS = ["Vincennes", "Enghien", "Caen", "Cabourg", "Laval", "Cagnes-sur-Mer", "Châtelaillon-La Rochelle"]
 PAST_GALOP_TRACKS = ["Leopardstown", "Punchestown", "Fairyhouse", "Navan", "Naas", "Thurles"]
 PAST_TROT_PRIX = ["PRIX DE LA MARNE", "PRIX DU CALVADOS", "PRIX DE GRANVILLE", "PRIX D'ISIGNY", "PRIX DE LA SARTHE"]
 PAST_GALOP_PRIX = ["NOVICE HURDLE", "HANDICAP HURDLE", "BEGINNERS CHASE", "MAIDEN HURDLE", "FLAT RACE"]
+PAST_FLAT_TRACKS = ["Dundalk", "Curragh", "Leopardstown", "Naas", "Navan", "Gowran Park"]
+PAST_FLAT_PRIX = ["MAIDEN", "HANDICAP", "CLAIMING RACE", "NURSERY HANDICAP", "LISTED RACE"]
 
 
 # -- builders ----------------------------------------------------------------------------------
@@ -345,18 +761,18 @@ def positions(race: dict[str, Any]) -> dict[int, int]:
     return out
 
 
-def odds_for(race: dict[str, Any]) -> dict[int, float]:
+def odds_for(d: SampleDay, race: dict[str, Any]) -> dict[int, float]:
     """Last direct odds (decimal euros): the arrival order roughly follows the market."""
     pos = positions(race)
     odds: dict[int, float] = {}
     for runner in runners_of(race):
         num = runner[0]
-        base = 2.6 + 2.1 * (pos.get(num, len(race["runners"]) + 1) - 1) + RNG.choice([0.0, 0.4, 1.1, 2.7, 5.3])
+        base = 2.6 + 2.1 * (pos.get(num, len(race["runners"]) + 1) - 1) + d.rng.choice([0.0, 0.4, 1.1, 2.7, 5.3])
         odds[num] = round(base, 1) if base < 10 else float(round(base))
     return odds
 
 
-def paris_for(race: dict[str, Any]) -> list[dict[str, Any]]:
+def paris_for(d: SampleDay, race: dict[str, Any]) -> list[dict[str, Any]]:
     types = [("SIMPLE_GAGNANT", 200, 1), ("E_SIMPLE_GAGNANT", 100, 1), ("SIMPLE_PLACE", 200, 1)]
     types += [("COUPLE_GAGNANT", 200, 2), ("COUPLE_PLACE", 200, 2), ("DEUX_SUR_QUATRE", 300, 2)]
     if race["r"] == 2:
@@ -367,7 +783,7 @@ def paris_for(race: dict[str, Any]) -> list[dict[str, Any]]:
     for code, mise, nb in types:
         pari: dict[str, Any] = {}
         if code.startswith("E_"):
-            pari["poolId"] = str(uuid.uuid5(POOL_NS, f"{DAY_PATH}-{race_key(race)}-{code}"))
+            pari["poolId"] = str(uuid.uuid5(POOL_NS, f"{d.path}-{race_key(race)}-{code}"))
         pari.update({"typePari": code, "miseBase": mise})
         if code.startswith("E_"):
             pari["miseMax"] = 3000000
@@ -388,7 +804,7 @@ def paris_for(race: dict[str, Any]) -> list[dict[str, Any]]:
     return paris
 
 
-def course_for(race: dict[str, Any], meeting: dict[str, Any]) -> dict[str, Any]:
+def course_for(d: SampleDay, race: dict[str, Any], meeting: dict[str, Any]) -> dict[str, Any]:
     state = race["state"]
     hour, minute = race["start"]
     prize = race["prix"]
@@ -401,12 +817,12 @@ def course_for(race: dict[str, Any], meeting: dict[str, Any]) -> dict[str, Any]:
         course["arriveeDefinitive"] = state == "official"
     course.update(
         {
-            "timezoneOffset": OFFSET,
+            "timezoneOffset": d.offset,
             "numReunion": race["r"],
             "numExterneReunion": race["r"],
             "numOrdre": race["c"],
             "numExterne": race["c"],
-            "heureDepart": local_ms(DAY, hour, minute),
+            "heureDepart": local_ms(d.date, hour, minute),
             "libelle": race["libelle"],
             "libelleCourt": race["libelleCourt"],
             "montantPrix": prize,
@@ -432,13 +848,13 @@ def course_for(race: dict[str, Any], meeting: dict[str, Any]) -> dict[str, Any]:
         }
     )
     if not is_trot(race):
-        course["typePiste"] = "HERBE"
-    course["paris"] = paris_for(race)
+        course["typePiste"] = race.get("typePiste", "HERBE")
+    course["paris"] = paris_for(d, race)
     if state == "cancelled":
         course.update({"statut": race["statut"], "categorieStatut": "ANNULEE"})
     else:
         course.update({"statut": race["statut"], "categorieStatut": "ARRIVEE"})
-        course["dureeCourse"] = race.get("duration_ms") or race_times(race)[race["arrival"][0][0]][0]
+        course["dureeCourse"] = race.get("duration_ms") or race_times(d, race)[race["arrival"][0][0]][0]
     course.update({"participants": [], "ecuries": []})
     if race.get("incidents"):
         course["incidents"] = race["incidents"]
@@ -479,14 +895,11 @@ def conditions_text(race: dict[str, Any], amounts: list[int]) -> str:
     )
 
 
-_TIMES: dict[str, dict[int, tuple[int, int]]] = {}
-
-
-def race_times(race: dict[str, Any]) -> dict[int, tuple[int, int]]:
+def race_times(d: SampleDay, race: dict[str, Any]) -> dict[int, tuple[int, int]]:
     """Trot finishers: numPmu -> (tempsObtenu ms, reductionKilometrique ms)."""
     key = race_key(race)
-    if key in _TIMES:
-        return _TIMES[key]
+    if key in d.times:
+        return d.times[key]
     out: dict[int, tuple[int, int]] = {}
     recul = race.get("recul", {})
     tenths = round(race["speed_s_km"] * 10)
@@ -495,11 +908,11 @@ def race_times(race: dict[str, Any]) -> dict[int, tuple[int, int]]:
             meters = race["distance"] + recul.get(num, 0)
             out[num] = (round(tenths * meters / 100) * 10, tenths * 100)
         tenths += 1 if len(group) == 1 else 2
-    _TIMES[key] = out
+    d.times[key] = out
     return out
 
 
-def musique_and_stats(race: dict[str, Any], num: int, past: list[dict[str, Any]]) -> dict[str, Any]:
+def musique_and_stats(d: SampleDay, race: dict[str, Any], num: int, past: list[dict[str, Any]]) -> dict[str, Any]:
     """A musique consistent with the past races (most recent first), then older invented runs."""
     letter = {"ATTELE": "a", "MONTE": "m", "PLAT": "p", "HAIE": "h", "STEEPLECHASE": "s", "CROSS": "c"}
     tokens = []
@@ -509,20 +922,20 @@ def musique_and_stats(race: dict[str, Any], num: int, past: list[dict[str, Any]]
         else:
             place = p["place"]
             tokens.append(("0" if place > 9 else str(place)) + letter[p["discipline"]])
-    older = RNG.randint(2, 5)
+    older = d.rng.randint(2, 5)
     for i in range(older):
-        tokens.append(RNG.choice(["1", "2", "3", "4", "5", "6", "7", "0", "D" if is_trot(race) else "T"]))
+        tokens.append(d.rng.choice(["1", "2", "3", "4", "5", "6", "7", "0", "D" if is_trot(race) else "T"]))
         tokens[-1] += letter[race["discipline"]] if i % 3 else letter[past[0]["discipline"]]
     cut = len(past) + 1
     musique = "".join(tokens[:cut]) + "(24)" + "".join(tokens[cut:])
-    starts = RNG.randint(len(tokens) + 2, len(tokens) + 24)
-    wins = sum(1 for t in tokens if t[0] == "1") + RNG.randint(0, 2)
+    starts = d.rng.randint(len(tokens) + 2, len(tokens) + 24)
+    wins = sum(1 for t in tokens if t[0] == "1") + d.rng.randint(0, 2)
     seconds = sum(1 for t in tokens if t[0] == "2")
     thirds = sum(1 for t in tokens if t[0] == "3")
-    places = wins + seconds + thirds + RNG.randint(0, 4)
-    win_cents = wins * RNG.choice([540000, 810000, 1215000])
-    place_cents = (places - wins) * RNG.choice([126000, 202500, 315000])
-    this_year = RNG.randint(1, 9) * 94500
+    places = wins + seconds + thirds + d.rng.randint(0, 4)
+    win_cents = wins * d.rng.choice([540000, 810000, 1215000])
+    place_cents = (places - wins) * d.rng.choice([126000, 202500, 315000])
+    this_year = d.rng.randint(1, 9) * 94500
     return {
         "musique": musique,
         "nombreCourses": starts,
@@ -540,51 +953,56 @@ def musique_and_stats(race: dict[str, Any], num: int, past: list[dict[str, Any]]
     }
 
 
-def past_races_for(race: dict[str, Any], index: int, name: str, driver: str) -> list[dict[str, Any]]:
+def past_races_for(d: SampleDay, race: dict[str, Any], index: int, name: str, driver: str) -> list[dict[str, Any]]:
     """2 or 3 invented past races (newest first) for one runner; the subject's result is drawn here."""
     trot = is_trot(race)
     count = 3 if index == 1 else 2
     out = []
-    day = DAY - dt.timedelta(days=9 + RNG.randint(0, 12))
+    day = d.date - dt.timedelta(days=9 + d.rng.randint(0, 12))
     for k in range(count):
+        flat = race.get("history") == "flat"  # flat horses with a flat record (else jumpers, as on the 14th)
         if trot:
-            discipline = race["discipline"] if k != 1 else RNG.choice(["ATTELE", "MONTE"])
+            discipline = race["discipline"] if k != 1 else d.rng.choice(["ATTELE", "MONTE"])
         else:
-            discipline = "HAIE" if k != 2 else "PLAT"
-        roll = RNG.random()
+            discipline = "PLAT" if flat or k == 2 else "HAIE"
+        roll = d.rng.random()
         if trot and roll < 0.1:
             status, place = "DISQUALIFIE", None
         elif roll < 0.17:
-            status, place = "NON_PLACE", RNG.randint(10, 13)
+            status, place = "NON_PLACE", d.rng.randint(10, 13)
         else:
-            status, place = "PLACE", RNG.choice([1, 1, 2, 2, 3, 3, 4, 6])
+            status, place = "PLACE", d.rng.choice([1, 1, 2, 2, 3, 3, 4, 6])
         out.append(
             {
                 "day": day,
                 "discipline": discipline,
                 "status": status,
                 "place": place if place is not None else 0,
-                "track": RNG.choice(PAST_TROT_TRACKS if trot else PAST_GALOP_TRACKS),
-                "prix": RNG.choice(PAST_TROT_PRIX if trot else PAST_GALOP_PRIX),
-                "distance": RNG.choice([2100, 2700, 2850]) if trot else RNG.choice([2400, 3000, 3400]),
-                "runners": RNG.randint(12, 16),
-                "allocation": RNG.choice([25000, 34000, 40000, 52000]) if trot else RNG.choice([9500, 12000, 18000]),
-                "timed": RNG.random() < 0.55,
-                "jockey": driver if RNG.random() < 0.7 else RNG.choice(OTHER_PEOPLE),
+                "track": d.rng.choice(PAST_TROT_TRACKS if trot else PAST_FLAT_TRACKS if flat else PAST_GALOP_TRACKS),
+                "prix": d.rng.choice(PAST_TROT_PRIX if trot else PAST_FLAT_PRIX if flat else PAST_GALOP_PRIX),
+                "distance": d.rng.choice(
+                    [2100, 2700, 2850] if trot else [1200, 1400, 1600, 2000] if flat else [2400, 3000, 3400]
+                ),
+                "runners": d.rng.randint(12, 16),
+                "allocation": d.rng.choice([25000, 34000, 40000, 52000] if trot else [9500, 12000, 18000]),
+                "timed": d.rng.random() < 0.55,
+                "jockey": driver if d.rng.random() < 0.7 else d.rng.choice(OTHER_PEOPLE),
             }
         )
-        day -= dt.timedelta(days=14 + RNG.randint(0, 30))
+        day -= dt.timedelta(days=14 + d.rng.randint(0, 30))
     return out
 
 
-def performances_entry(race: dict[str, Any], num: int, name: str, past: list[dict[str, Any]]) -> dict[str, Any]:
+def performances_entry(
+    d: SampleDay, race: dict[str, Any], num: int, name: str, past: list[dict[str, Any]]
+) -> dict[str, Any]:
     trot = is_trot(race)
     courses = []
     for p in past:
         distance = p["distance"]
-        winner_cs = round(RNG.uniform(71.5, 75.5) * 10) * 10 if trot else None
+        winner_cs = round(d.rng.uniform(71.5, 75.5) * 10) * 10 if trot else None
         placed = [1, 2, 3]  # the nested list is the first three plus the subject horse
-        names = iter(RNG.sample([h for h in OTHER_HORSES if h != name], len(placed)))
+        names = iter(d.rng.sample([h for h in OTHER_HORSES if h != name], len(placed)))
         lines = []
         for place in placed:
             if place == p["place"] and p["status"] == "PLACE":
@@ -633,14 +1051,14 @@ def nested_line(
 
 
 def participant_for(
-    race: dict[str, Any], runner: tuple, odds: dict[int, float], stats: dict[str, Any] | None
+    d: SampleDay, race: dict[str, Any], runner: tuple, odds: dict[int, float], stats: dict[str, Any] | None
 ) -> dict[str, Any]:
     num, name, sexe, age, dam, sire, damsire, driver, trainer, deferre = runner
     trot = is_trot(race)
     pos = positions(race)
     non_runners: dict[int, bool] = race.get("non_runners", {})
     incident_of = {n: i["type"] for i in race.get("incidents", []) for n in i["numeroParticipants"]}
-    path = f"{DAY_PATH}/R{race['r']}/C{race['c']}"
+    path = f"{d.path}/R{race['r']}/C{race['c']}"
     p: dict[str, Any] = {"idCheval": "-".join([name, dam, sire]).upper()}
     if not trot:
         p["pays"] = "Irlande" if num % 3 else "Ireland"
@@ -708,8 +1126,8 @@ def participant_for(
         elif num % 4 == 1:
             p["poidsConditionMonte"] = p["handicapPoids"] - 30
     p["poidsConditionMonteChange"] = False
-    if trot and num in race_times(race):
-        p["tempsObtenu"], p["reductionKilometrique"] = race_times(race)[num]
+    if trot and num in race_times(d, race):
+        p["tempsObtenu"], p["reductionKilometrique"] = race_times(d, race)[num]
     if num in pos and pos[num] > 1:
         group = next(g for g in race["arrival"] if num in g)
         if len(group) > 1 and group.index(num) > 0:
@@ -724,7 +1142,7 @@ def participant_for(
             "typeRapport": "DIRECT",
             "indicateurTendance": [" ", "+", "-"][num % 3],
             "nombreIndicateurTendance": 0 if num % 3 == 0 else round(1.5 + num * 0.73, 2),
-            "dateRapport": local_ms(DAY, *race["start"]) + 161000,
+            "dateRapport": local_ms(d.date, *race["start"]) + 161000,
             "permutation": 1,
             "favoris": rapport == min(odds.values()),
             "numPmu1": num,
@@ -864,23 +1282,32 @@ def rapports_for(race: dict[str, Any], odds: dict[int, float]) -> list[dict[str,
 
 # -- assembly ----------------------------------------------------------------------------------
 def build() -> dict[str, Any]:
-    """Every file of the day: relative path -> JSON payload."""
+    """Every file of every sample day: relative path -> JSON payload."""
+    files: dict[str, Any] = {}
+    for day in sample_days():
+        files.update(build_day(day))
+    return files
+
+
+def build_day(d: SampleDay) -> dict[str, Any]:
+    """Every file of one day: relative path -> JSON payload."""
     files: dict[str, Any] = {}
     reunions = []
-    for m_index, meeting in enumerate(MEETINGS):
-        races = [r for r in RACES if r["r"] == meeting["r"]]
+    meetings = d.meetings
+    for m_index, meeting in enumerate(meetings):
+        races = [r for r in d.races if r["r"] == meeting["r"]]
         courses = []
         for race in races:
-            courses.append(course_for(race, meeting))
-            files.update(race_files(race))
+            courses.append(course_for(d, race, meeting))
+            files.update(race_files(d, race))
         nebul, court, long_, temp, wind, direction = meeting["meteo"]
         reunion = {
             "cached": False,
-            "timezoneOffset": OFFSET,
-            "dateReunion": DAY_MS,
+            "timezoneOffset": d.offset,
+            "dateReunion": d.ms,
             "numOfficiel": meeting["r"],
-            "numOfficielReunionPrecedente": MEETINGS[m_index - 1]["r"] if m_index else None,
-            "numOfficielReunionSuivante": MEETINGS[m_index + 1]["r"] if m_index + 1 < len(MEETINGS) else None,
+            "numOfficielReunionPrecedente": meetings[m_index - 1]["r"] if m_index else None,
+            "numOfficielReunionSuivante": meetings[m_index + 1]["r"] if m_index + 1 < len(meetings) else None,
             "numExterne": meeting["r"],
             "nature": meeting["nature"],
             "hippodrome": meeting["hippodrome"],
@@ -889,19 +1316,19 @@ def build() -> dict[str, Any]:
             "statut": meeting["statut"],
             "disciplinesMere": meeting["disciplinesMere"],
             "specialites": meeting["specialites"],
-            "derniereReunion": m_index == len(MEETINGS) - 1,
+            "derniereReunion": m_index == len(meetings) - 1,
             "courses": courses,
             "parisEvenement": [
                 {
                     "codePari": code,
-                    "course": {"dateProgramme": DAY_MS, "numReunion": r["r"], "numOrdre": r["c"]},
+                    "course": {"dateProgramme": d.ms, "numReunion": r["r"], "numOrdre": r["c"]},
                 }
                 for code in ("QUINTE_PLUS", "E_QUINTE_PLUS")
                 for r in races
                 if r.get("quinte")
             ],
             "meteo": {
-                "datePrevision": local_ms(DAY, 9, 15),
+                "datePrevision": local_ms(d.date, 9, 15),
                 "nebulositeCode": nebul,
                 "nebulositeLibelleCourt": court,
                 "nebulositeLibelleLong": long_,
@@ -913,37 +1340,37 @@ def build() -> dict[str, Any]:
             "cagnottes": [],
         }
         reunions.append(reunion)
-    files[f"rest/client/1/programme/{DAY_PATH}.json"] = {
+    files[f"rest/client/1/programme/{d.path}.json"] = {
         "programme": {
             "cached": False,
-            "date": DAY_MS,
-            "timezoneOffset": OFFSET,
+            "date": d.ms,
+            "timezoneOffset": d.offset,
             "reunions": reunions,
             "prochainesCoursesAPartir": [],
-            "datesProgrammesDisponibles": [f"{DAY + dt.timedelta(days=i):%d%m%Y}" for i in range(5)],
+            "datesProgrammesDisponibles": [f"{d.date + dt.timedelta(days=i):%d%m%Y}" for i in range(5)],
         },
-        "timestampPMU": {"timestamp": CAPTURED_MS, "timezoneOffset": OFFSET},
+        "timestampPMU": {"timestamp": d.captured_ms, "timezoneOffset": d.offset},
     }
     return files
 
 
-def race_files(race: dict[str, Any]) -> dict[str, Any]:
-    base61 = f"rest/client/61/programme/{DAY_PATH}/R{race['r']}/C{race['c']}"
-    base1 = f"rest/client/1/programme/{DAY_PATH}/R{race['r']}/C{race['c']}"
-    odds = odds_for(race)
+def race_files(d: SampleDay, race: dict[str, Any]) -> dict[str, Any]:
+    base61 = f"rest/client/61/programme/{d.path}/R{race['r']}/C{race['c']}"
+    base1 = f"rest/client/1/programme/{d.path}/R{race['r']}/C{race['c']}"
+    odds = odds_for(d, race)
     participants, perfs = [], []
     for index, runner in enumerate(runners_of(race)):
         num, name, driver = runner[0], runner[1], runner[7]
         stats = None
         past: list[dict[str, Any]] = []
         if race.get("debutant") != num:
-            past = past_races_for(race, index, name, driver)
-            stats = musique_and_stats(race, num, past)
+            past = past_races_for(d, race, index, name, driver)
+            stats = musique_and_stats(d, race, num, past)
         if num not in race.get("non_runners", {}):  # scratched horses are left out, to keep the sample small
-            perfs.append(performances_entry(race, num, name, past))
-        participants.append(participant_for(race, runner, odds, stats))
+            perfs.append(performances_entry(d, race, num, name, past))
+        participants.append(participant_for(d, race, runner, odds, stats))
     files: dict[str, Any] = {}
-    sprite = f"{CASAQUES}/{DAY_PATH}/R{race['r']}/C{race['c']}"
+    sprite = f"{CASAQUES}/{d.path}/R{race['r']}/C{race['c']}"
     files[f"{base61}/participants.json"] = {
         "participants": participants,
         "ecuries": [],

@@ -1,0 +1,1 @@
+"""Project-wide tests: definitions, CLI, README, samples, example source."""
