@@ -72,7 +72,11 @@ class Browser:
             options.add_argument(arg)
         env = {**os.environ, processes.MARKER_VARIABLE: self.marker}
         service = Service(executable_path=str(CHROMEDRIVER), log_output=str(artifacts / "chromedriver.log"), env=env)
-        self.driver = webdriver.Chrome(options=options, service=service)
+        try:
+            self.driver = webdriver.Chrome(options=options, service=service)
+        except BaseException:
+            processes.kill_all(self.marker)  # a driver that started but failed to open a session
+            raise
         self.driver.set_page_load_timeout(180)
 
     def quit(self) -> None:

@@ -2,7 +2,7 @@
 
 Artifacts (screenshots at each step, and on failure the page's screenshot and HTML) go to
 ``$UI_ARTIFACTS_DIR`` or ``.ci/artifacts/ui/`` (git-ignored), one folder per test, emptied when the
-test starts; the dagster dev log is ``dagster-dev.log`` beside them. A failure report ends with
+test starts; the dagster dev log is ``dagster-dev-<xdist worker>.log`` beside them. A failure report ends with
 their path.
 """
 
@@ -63,7 +63,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     server = funcargs.get("dagster_server")
     if isinstance(server, DagsterDev):
         lines.append(server.log_tail(40))
-    elif (ARTIFACTS_ROOT / "dagster-dev.log").exists():
-        lines.append(f"dagster dev log: {ARTIFACTS_ROOT / 'dagster-dev.log'}")
+    else:
+        lines += [f"dagster dev log: {log}" for log in sorted(ARTIFACTS_ROOT.glob("dagster-dev-*.log"))]
     if lines:
         report.sections.append(("UI artifacts", "\n".join(lines)))

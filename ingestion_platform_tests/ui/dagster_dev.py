@@ -45,6 +45,8 @@ class DagsterDev:
         self.log_path = log_path
         self.home = workdir / "dagster_home"
         self.data_dir = workdir / "data"
+        # Dagster commands read .env from their working directory, over the environment: an empty one.
+        self.cwd = workdir / "cwd"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.marker = processes.new_marker()
@@ -56,6 +58,8 @@ class DagsterDev:
                 "INGESTION_DATA_DIR": str(self.data_dir),
                 processes.MARKER_VARIABLE: self.marker,
                 "PYTHONUNBUFFERED": "1",
+                # this checkout's code, whatever the working directory
+                "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p),
             }
         )
         self.proc: subprocess.Popen[bytes] | None = None
@@ -65,13 +69,13 @@ class DagsterDev:
 
     # -- lifecycle --------------------------------------------------------------------------------
     def start(self) -> None:
-        self.home.mkdir(parents=True)
-        self.data_dir.mkdir(parents=True)
+        for folder in (self.home, self.data_dir, self.cwd):
+            folder.mkdir(parents=True)
         shutil.copyfile(REPO / "dagster.yaml", self.home / "dagster.yaml")
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("wb")
         migrate = subprocess.run(
-            [str(DAGSTER), "instance", "migrate"], env=self.env, cwd=self.workdir, capture_output=True, timeout=600
+            [str(DAGSTER), "instance", "migrate"], env=self.env, cwd=self.cwd, capture_output=True, timeout=600
         )
         self._log.write(b"$ dagster instance migrate\n" + migrate.stdout + migrate.stderr)
         self._log.flush()
@@ -85,7 +89,7 @@ class DagsterDev:
         self.proc = subprocess.Popen(
             command,
             env=self.env,
-            cwd=self.workdir,
+            cwd=self.cwd,
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
