@@ -113,3 +113,9 @@ def _forget(url: str) -> None:
 def sleeps() -> list[float]:
     """The backoff sleeps an HTTP client asked for (pass ``sleep=sleeps.append``): no real waiting."""
     return []
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The browser tests (minutes of waiting on dagster dev) first: on pytest-xdist workers they then run
+    beside the rest of the suite instead of after it. The order stays deterministic, as xdist needs."""
+    items.sort(key=lambda item: 0 if item.get_closest_marker("browser") else 1)
