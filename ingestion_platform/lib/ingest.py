@@ -666,12 +666,7 @@ class SourceRun(_Days):
         per_day = {
             day: load_metadata(self.loads, self.warehouse, day=day, main=main, preview=preview) for day in self.days
         }
-        if len(self.days) == 1:
-            yield dg.MaterializeResult(metadata=per_day[self.days[0]])
-        else:
-            for key, day in zip(keys, self.days, strict=True):
-                self.context.add_asset_metadata(per_day[day], partition_key=key)
-            yield dg.MaterializeResult()
+        yield partition_result(self.context, dict(zip(keys, (per_day[d] for d in self.days), strict=True)))
         yield from evaluate_checks(
             self.context,
             declared.checks,
@@ -680,6 +675,18 @@ class SourceRun(_Days):
             days=self.days,
             partition_keys=keys,
         )
+
+
+def partition_result(
+    context: dg.AssetExecutionContext, by_partition: Mapping[str, Mapping[str, Any]]
+) -> dg.MaterializeResult:
+    """The materialisation of a run in which each partition shows its own metadata (``by_partition``):
+    one partition's metadata as the result's, or each partition's through ``add_asset_metadata``."""
+    if len(by_partition) == 1:
+        return dg.MaterializeResult(metadata=dict(next(iter(by_partition.values()))))
+    for key, metadata in by_partition.items():
+        context.add_asset_metadata(dict(metadata), partition_key=key)
+    return dg.MaterializeResult()
 
 
 def _summary(load: PartitionLoad) -> str:

@@ -47,7 +47,7 @@ from ingestion_platform.defs.events.sources import (  # noqa: F401  (re-exported
 )
 from ingestion_platform.lib.checks import evaluate_checks
 from ingestion_platform.lib.errors import Parsed, Reject
-from ingestion_platform.lib.ingest import LoadConfig, PartitionLoad, SourceRun, table_schema
+from ingestion_platform.lib.ingest import LoadConfig, PartitionLoad, SourceRun, partition_result, table_schema
 from ingestion_platform.lib.raw_store import RawStoreResource
 from ingestion_platform.lib.warehouse import LINEAGE_COLUMNS, WarehouseResource
 
@@ -344,12 +344,7 @@ def duplicates(
             "event_cluster": dg.MetadataValue.json(_figures(cluster_result.by.get(day)) or empty),
             "dagster/row_count": dg.MetadataValue.int(len(day_pairs)),
         }
-    if len(days) == 1:
-        yield dg.MaterializeResult(metadata=per_day[days[0]])
-    else:
-        for key, day in zip(keys, days, strict=True):
-            context.add_asset_metadata(per_day[day], partition_key=key)
-        yield dg.MaterializeResult()
+    yield partition_result(context, dict(zip(keys, (per_day[d] for d in days), strict=True)))
     yield from evaluate_checks(context, [c for c in events_checks if c.asset == DUPLICATES], warehouse=wh,
                                raw_store=raw_store.get(), days=days, partition_keys=keys)  # fmt: skip
 
