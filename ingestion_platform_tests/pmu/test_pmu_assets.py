@@ -337,3 +337,24 @@ def test_late_rapports_are_pending_then_filled(warehouse: Warehouse, warehouse_u
     assert (1, 2) in races_with_bets
     assert check_results(second)["official_races_have_rapports"].passed
     assert metadata_of(second, rapports)["created"] > 0
+
+
+def test_a_runner_with_an_unreadable_number_rejects_that_runner_only(
+    warehouse: Warehouse, warehouse_url: str, tmp_path: Path
+) -> None:
+    """Found through the UI: numPmu 'douze' on a placed runner rejects that runner; the arrival order
+    naming it is not a blocking failure (the rejected runner may be any missing number of its race)."""
+    replay = tmp_path / "replay"
+    copy_day(SAMPLE_DIR, replay)
+    path = replay / "rest/client/61/programme/14032025/R1/C2/participants.json"
+    payload = json.loads(path.read_text())
+    payload["participants"][0]["numPmu"] = "douze"
+    path.write_text(json.dumps(payload))
+    result = run_pmu(database_url=warehouse_url, data_dir=tmp_path / "data", base_url=f"file://{replay}")
+    assert result.success
+    checks = {(e.asset_key.to_user_string(), e.check_name): e for e in result.get_asset_check_evaluations()}
+    assert checks[("pmu/participants", "arrival_order_references_runners")].passed
+    assert not checks[("pmu/participants", "no_dead_letters")].passed
+    [letter] = RawStore(tmp_path / "data").dead_letters("pmu", SAMPLE_DAY)
+    assert "field 'numPmu'" in letter.error and "douze" in letter.error
+    assert metadata_of(result, participants)["dagster/row_count"] == 37  # 38 runners, one rejected

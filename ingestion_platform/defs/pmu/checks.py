@@ -155,6 +155,8 @@ def _arrival_references_runners(inputs: CheckInputs) -> CheckOutcome:
     raced = {key[:3] for key in runners}
     # A runner dead-lettered by the participants load is in the source, not missing: its letter reports it.
     rejected = {key for letter in _record_letters(inputs, PARTICIPANTS) for key in _runner_letter_keys(letter)}
+    # a runner rejected for its very number (numPmu unreadable) may be any missing number of its race
+    unnumbered = {key[:3] for key in rejected if not isinstance(key[3], int)}
     bad = []
     checked = 0
     for r in races:
@@ -163,7 +165,7 @@ def _arrival_references_runners(inputs: CheckInputs) -> CheckOutcome:
             continue
         for group in r["arrival_order"] or []:
             for number in group:
-                if (*key, number) in rejected:
+                if (*key, number) in rejected or ((*key, number) not in runners and key in unnumbered):
                     continue
                 checked += 1
                 if (*key, number) not in runners:
