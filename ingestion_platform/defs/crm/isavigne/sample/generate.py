@@ -26,6 +26,7 @@ import csv
 import datetime as dt
 import io
 import random
+import re
 import zipfile
 from pathlib import Path
 
@@ -189,13 +190,18 @@ def write_products(path: Path) -> None:
 
 
 def _fixed_zip(body: bytes) -> bytes:
-    """The workbook with every member dated ``ZIP_TIME`` (openpyxl stamps the current time)."""
+    """The workbook with every member dated ``ZIP_TIME``, and its ``modified`` property too (openpyxl
+    stamps the current time on both when it saves)."""
     out = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(body)) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
         for info in source.infolist():
             fixed = zipfile.ZipInfo(info.filename, ZIP_TIME)
             fixed.compress_type = zipfile.ZIP_DEFLATED
-            target.writestr(fixed, source.read(info.filename))
+            data = source.read(info.filename)
+            if info.filename == "docProps/core.xml":
+                stamp = dt.datetime(*ZIP_TIME).strftime("%Y-%m-%dT%H:%M:%SZ").encode()
+                data = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*", rb"\g<1>" + stamp, data)
+            target.writestr(fixed, data)
     return out.getvalue()
 
 
