@@ -10,7 +10,7 @@ The files carry the traps a real drop folder has (see ``docs/ISAVIGNE.md``):
   header; a client without a code (line 12) and one with an impossible modification date (line 20).
 * ``produits_2025-03-14.xlsx``: typed cells under a title row; the names follow the Odoo catalogue
   naming (``Riesling 2020 75cl``) so both sources compute the same ``product_key``; a "Coffret
-  découverte" whose volume cannot be known; a price written ``douze euros`` (row 9).
+  découverte" whose volume cannot be known; a price written ``douze euros`` (row 10).
 * ``ventes_2025-03-14.csv``: Windows-1252, ``;``, decimal commas and space thousands separators,
   ``dd/mm/yyyy``; a 31 February, a quantity ``deux`` and an unknown article code.
 * ``ventes_2025-03-14_boutique.csv``: the cellar-door shop's export of the same day (a second file of
