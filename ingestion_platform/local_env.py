@@ -3,7 +3,8 @@
 ``make .env`` (a prerequisite of ``make demo`` and ``make dev``) runs
 ``python -m ingestion_platform.cli local-env``, which writes ``.env`` = ``.env.example`` where only the
 lines of the source settings (:func:`sample_settings`) are replaced by ``NAME=file:///...`` values: the
-absolute ``file://`` URLs of the samples in this checkout (``defs/pmu/sample``, ``defs/events/sample``).
+absolute ``file://`` URLs of the samples in this checkout (``defs/pmu/sample``, ``defs/events/sample``),
+and the absolute path of the iSaVigne sample exports (``defs/crm/isavigne/sample``).
 Nothing else differs, so every other setting keeps the example's value or stays commented out.
 
 When ``.env`` already exists it is never overwritten silently (see :func:`write_local_env`): it is
@@ -44,7 +45,8 @@ def sample_settings(package_dir: Path = PACKAGE_DIR) -> dict[str, str]:
     events = package_dir / "defs" / "events" / "sample"
     organizations = sorted(p.name for p in (events / "eventbrite" / "v3" / "organizations").iterdir() if p.is_dir())
     feeds = [{"name": p.stem, "url": p.as_uri()} for p in sorted((events / "ics").glob("*.ics"))]
-    if not (pmu / "rest").is_dir() or not organizations or not feeds:
+    isavigne = package_dir / "defs" / "crm" / "isavigne" / "sample"
+    if not (pmu / "rest").is_dir() or not organizations or not feeds or not any(isavigne.glob("clients_*")):
         raise FileNotFoundError(f"the shipped samples are missing under {package_dir}")
     return {
         "PMU_API_BASE_URL": pmu.as_uri(),
@@ -52,6 +54,7 @@ def sample_settings(package_dir: Path = PACKAGE_DIR) -> dict[str, str]:
         "EVENTBRITE_ORGANIZATION_IDS": ",".join(organizations),
         "MONTREAL_CKAN_URL": (events / "montreal").as_uri(),
         "ICS_FEEDS": json.dumps(feeds, ensure_ascii=False),
+        "ISAVIGNE_EXPORT_DIR": str(isavigne),  # a drop folder: a path
     }
 
 

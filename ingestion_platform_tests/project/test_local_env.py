@@ -21,6 +21,7 @@ from ingestion_platform_tests.pmu_helpers import SAMPLE_DAY, SAMPLE_DIR, run_pmu
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENV_EXAMPLE = REPO_ROOT / ".env.example"
 SOURCES = ["PMU_API_BASE_URL", "EVENTBRITE_API_URL", "EVENTBRITE_ORGANIZATION_IDS", "MONTREAL_CKAN_URL", "ICS_FEEDS"]
+SOURCES += ["ISAVIGNE_EXPORT_DIR"]  # a folder (a path, not a URL)
 
 
 @pytest.fixture

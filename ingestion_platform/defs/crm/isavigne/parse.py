@@ -447,8 +447,11 @@ def attach_products(
             )
             key = {c: row[c] for c in table.primary_key.columns.keys()}  # noqa: SIM118 - a ColumnCollection
             record = {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in row.items()}
-            rejects.append(Reject(error, record={"line": line, "product_code": code, "row": record}, key=key,
-                                  table=table.fullname, day=row["partition_day"], name=f"{name}__line_{line}"))  # fmt: skip
+            kept = {"line": line, "product_code": code, "row": record}
+            rejects.append(
+                Reject(error, record=kept, key=key, table=table.fullname, day=row["partition_day"],
+                       name=f"{name}__line_{line}")
+            )  # fmt: skip
             continue
         row["product_key"] = info.product_key
         row["quantity_bottles_75cl_eq"] = canonical.bottles_75cl_eq(

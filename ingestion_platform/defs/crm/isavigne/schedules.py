@@ -36,7 +36,7 @@ def file_hash(path: Path) -> str:
     asset_selection=dg.AssetSelection.assets(*ISAVIGNE_ASSETS),
     minimum_interval_seconds=60,
     default_status=sensor_status(),
-    description="A run of the asset of its kind, for its export day, for each new or changed file of ISAVIGNE_EXPORT_DIR.",
+    description="A run of the asset of its kind, for its export day, per new or changed file of ISAVIGNE_EXPORT_DIR.",
 )
 def isavigne_exports_sensor(
     context: dg.SensorEvaluationContext, isavigne_exports: IsavigneExports

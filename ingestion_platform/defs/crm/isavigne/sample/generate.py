@@ -146,28 +146,30 @@ def write_ventes_fr(path: Path, rows: list[list], encoding: str) -> None:
     path.write_bytes(_csv([header, *body], ";", "\r\n").encode(encoding))
 
 
-def main() -> None:
+def main(out: Path = HERE) -> list[Path]:
+    """Write the exports into ``out`` (default: next to this script); returns the files written."""
     rng = random.Random(20250314)
     client_rows, customers = clients(rng)
     title = [["Export iSaVigne — Fichier clients"], [f"Édité le {DAY:%d/%m/%Y} à 18:05"], []]
-    (HERE / "clients_2025-03-14.csv").write_bytes(_csv(title + client_rows, ";", "\r\n").encode("cp1252"))
+    (out / "clients_2025-03-14.csv").write_bytes(_csv(title + client_rows, ";", "\r\n").encode("cp1252"))
 
     day_rows = ventes(rng, DAY, customers, 100, 60)
     day_rows[10][2] = "31/02/2025"
     day_rows[21][6] = "deux"
     day_rows[33][4], day_rows[33][5] = "ZZZ99", "Article supprimé"
-    write_ventes_fr(HERE / "ventes_2025-03-14.csv", day_rows, "cp1252")
+    write_ventes_fr(out / "ventes_2025-03-14.csv", day_rows, "cp1252")
 
     shop = ventes(rng, DAY, customers, 500, 12)
     header = ["Facture", "Ligne", "Date", "Client", "Référence", "Libellé", "Qté", "PU HT", "Total HT", "Canal"]
     body = [[r[0].replace("FA", "BQ"), r[1], (r[2] - EXCEL_EPOCH).days, r[3], r[4], r[5], r[6], f"{r[7]:.2f}",
              f"{r[8]:.2f}", "Boutique"] for r in shop]  # fmt: skip
-    (HERE / "ventes_2025-03-14_boutique.csv").write_bytes(b"\xef\xbb\xbf" + _csv([header, *body], ",", "\r\n").encode())
+    (out / "ventes_2025-03-14_boutique.csv").write_bytes(b"\xef\xbb\xbf" + _csv([header, *body], ",", "\r\n").encode())
 
-    write_ventes_fr(HERE / "ventes_20250315.csv", ventes(rng, NEXT_DAY, customers, 200, 25), "utf-8-sig")
-    write_products(HERE / "produits_2025-03-14.xlsx")
-    write_stock(HERE / "stock_2025-03-14.xls", rng)
-    write_contacts(HERE / "contacts_2025-03-14.csv", rng, customers)
+    write_ventes_fr(out / "ventes_20250315.csv", ventes(rng, NEXT_DAY, customers, 200, 25), "utf-8-sig")
+    write_products(out / "produits_2025-03-14.xlsx")
+    write_stock(out / "stock_2025-03-14.xls", rng)
+    write_contacts(out / "contacts_2025-03-14.csv", rng, customers)
+    return sorted(p for p in out.iterdir() if p.suffix in {".csv", ".xlsx", ".xls"})
 
 
 def write_products(path: Path) -> None:
