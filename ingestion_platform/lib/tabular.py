@@ -86,6 +86,8 @@ HEADER_SCAN_ROWS = 50
 DELIMITERS = (";", ",", "\t", "|")
 EXCEL_EPOCH = dt.date(1899, 12, 30)  # the 1900 date system, Lotus leap-year bug included (serial 60)
 _CP1252_UNDEFINED = frozenset(b"\x81\x8d\x8f\x90\x9d")
+_NON_ASCII = re.compile(r"[^\x00-\x7f\s]")  # NBSP next to "€" or "«" is normal: spaces aside
+_NON_ASCII_RUN = re.compile(r"[^\x00-\x7f\s]{2,}")
 
 
 class TabularError(RecordError):
@@ -156,20 +158,14 @@ def _check_single_byte(stream: IO[bytes], codec: str, name: str, bad_at: int) ->
     non_ascii = paired = 0
     first_pair_line: int | None = None
     lines = 1
-    previous_non_ascii = False
     try:
         while chunk := stream.read(CHUNK):
             text = chunk.decode(codec)
-            for index, char in enumerate(text):
-                if char > "\x7f" and not char.isspace():  # NBSP next to "€" or "«" is normal
-                    non_ascii += 1
-                    if previous_non_ascii:
-                        paired += 1
-                        if first_pair_line is None:
-                            first_pair_line = lines + text.count("\n", 0, index)
-                    previous_non_ascii = True
-                else:
-                    previous_non_ascii = False
+            non_ascii += len(_NON_ASCII.findall(text))
+            for run in _NON_ASCII_RUN.finditer(text):
+                paired += len(run.group()) - 1
+                if first_pair_line is None:
+                    first_pair_line = lines + text.count("\n", 0, run.start())
             lines += text.count("\n")
     finally:
         stream.seek(start)
@@ -177,7 +173,7 @@ def _check_single_byte(stream: IO[bytes], codec: str, name: str, bad_at: int) ->
     if non_ascii >= 8 and paired * 3 > non_ascii:
         raise TabularError(
             f"not UTF-8 (first invalid byte at offset {bad_at}) and not Windows-1252/Latin-1 text either: "
-            f"{paired} of its {non_ascii} non-ASCII characters come in runs, as a multi-byte encoding "
+            f"{paired} of its {non_ascii} non-ASCII characters follow another one, as a multi-byte encoding "
             "(Big5, Shift-JIS, GB2312...) read byte by byte does; re-export it as UTF-8",
             file=name,
             line=first_pair_line,
@@ -302,24 +298,29 @@ class Table:
         rows, self._rows = self._rows, None
         width = len(self.columns)
         columns = self.columns
+        repair = self._repair
+        text_cells = self.format == "csv"  # every cell a str: the fast path
         for line, cells in rows:
-            if all(_blank(c) for c in cells):
+            head = cells[:width] if len(cells) > width else cells
+            if text_cells:
+                values = [c.strip() or None for c in head]
+                if repair and not "".join(head).isascii():
+                    values = [self._repaired(v) for v in values]
+            else:
+                values = [self._repaired(c.strip() or None) if isinstance(c, str) else c for c in head]
+            extra = tuple(c for c in cells[width:] if not _blank(c)) if len(cells) > width else ()
+            if not extra and all(v is None for v in values):
                 continue
-            values = [self._value(c) for c in cells[:width]]
             if len(values) < width:
                 values += [None] * (width - len(values))
-            extra = tuple(c for c in cells[width:] if not _blank(c))
-            yield Row(line, dict(zip(columns, values, strict=True)), extra)
+            yield Row(line, dict(zip(columns, values)), extra)
 
-    def _value(self, cell: Any) -> Any:
-        if isinstance(cell, str):
-            cell = cell.strip()
-            if not cell:
-                return None
-            if self._repair and not cell.isascii():
-                cell, changed = repair_mojibake(cell)
-                self.repaired += changed
-        return cell
+    def _repaired(self, cell: str | None) -> str | None:
+        if cell is None or not self._repair or cell.isascii():
+            return cell
+        fixed, changed = repair_mojibake(cell)
+        self.repaired += changed
+        return fixed
 
     def close(self) -> None:
         if self._close is not None:
@@ -569,6 +570,7 @@ def cell_text(value: Any) -> str | None:
 
 
 _CURRENCY_WORDS = re.compile(r"^(EUR|USD|GBP|CHF)\s*|\s*(EUR|USD|GBP|CHF|HT|TTC)$", re.IGNORECASE)
+_SIMPLE_NUMBER = re.compile(r"-?\d+(?:([.,])(\d+))?")
 _SPACES_IN_NUMBER = re.compile(r"[\s\u00a0\u202f\u2009']")
 _NUMBER = re.compile(r"^[+-]?(\d+([.,]\d+)*([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?$")
 
@@ -599,12 +601,16 @@ def parse_decimal(value: Any, decimal_mark: str | None = None) -> Decimal | None
     text = str(value).strip()
     if not text:
         return None
+    simple = _SIMPLE_NUMBER.fullmatch(text)  # the common cells ("12", "14,50", "3.5"): no clean-up needed
+    if simple and (simple.group(2) is None or len(simple.group(2)) != 3 or simple.group(1) == decimal_mark):
+        return Decimal(text.replace(",", "."))
     original = text
     negative = False
     if text.startswith("(") and text.endswith(")"):
         negative, text = True, text[1:-1].strip()
     text = text.replace("\u2212", "-")
-    text = "".join(c for c in text if unicodedata.category(c) != "Sc")
+    if not text.isascii() or "$" in text:
+        text = "".join(c for c in text if unicodedata.category(c) != "Sc")
     text = _CURRENCY_WORDS.sub("", text.strip()).strip()
     if text.endswith("%"):
         text = text[:-1].strip()
