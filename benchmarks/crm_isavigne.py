@@ -45,8 +45,10 @@ def write_exports(folder: Path, lines: int, prefix: str = "FA") -> Path:
         for index in range(lines):
             code, name = PRODUCTS[index % len(PRODUCTS)]
             quantity = rng.choice((1, 2, 6, 12, 120))
-            out.write(f"{prefix}{index // 3:07d};{index % 3 + 1};14/03/2025;C{rng.randint(1000, 9999)};{code};{name};"
-                      f"{quantity};14,50;{quantity * 14.5:,.2f};Caveau\r\n".replace(",", " ").replace(".", ","))  # fmt: skip
+            amount = f"{quantity * 14.5:,.2f}".replace(",", " ").replace(".", ",")  # "1 740,00"
+            customer = f"C{rng.randint(1000, 9999)}"
+            out.write(f"{prefix}{index // 3:07d};{index % 3 + 1};14/03/2025;{customer};{code};{name};{quantity};14,50;"
+                      f"{amount};Caveau\r\n")  # fmt: skip
     return path
 
 

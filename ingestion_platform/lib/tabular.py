@@ -313,7 +313,7 @@ class Table:
                 continue
             if len(values) < width:
                 values += [None] * (width - len(values))
-            yield Row(line, dict(zip(columns, values)), extra)
+            yield Row(line, dict(zip(columns, values, strict=True)), extra)
 
     def _repaired(self, cell: str | None) -> str | None:
         if cell is None or not self._repair or cell.isascii():
