@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import pytest
 import sqlalchemy as sa
 
 from ingestion_platform.defs.crm import canonical, tables
-from ingestion_platform.defs.crm.isavigne import assets
+from ingestion_platform.defs.crm.isavigne import assets, parse
 from ingestion_platform.defs.crm.isavigne.resources import IsavigneExports
 from ingestion_platform.defs.crm.isavigne.schedules import isavigne_exports_sensor
 from ingestion_platform.lib.ledger import Ledger
@@ -188,7 +189,8 @@ def test_the_sample_range_loads_with_bad_lines_dead_lettered(
     }
     assert checks[("crm/isavigne_sales_lines", "no_dead_letters", "2025-03-14")] is False
     assert checks[("crm/isavigne_sales_lines", "no_dead_letters", "2025-03-15")] is True
-    assert all(passed for (_, name, _), passed in checks.items() if name == "source_loaded")
+    assert all(passed for (_, name, _), passed in checks.items() if name in ("source_loaded", "rows_match_exports"))
+    assert {a for (a, name, _) in checks if name == "rows_match_exports"} == {a.key.to_user_string() for a in ALL}
 
     # The files are in the raw store, byte for byte, before parsing.
     store = RawStore(data)
@@ -298,3 +300,27 @@ def test_the_sensor_requests_a_run_per_new_or_changed_file(tmp_path: Path) -> No
         ("ventes_20250315.csv", "2025-03-15"),
     ]
     assert {r.run_key for r in third}.isdisjoint({r.run_key for r in first})
+
+
+def test_a_line_the_parser_drops_silently_fails_the_reconciliation(
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data, folder = tmp_path / "data", drops(tmp_path)
+    records = parse.Export.records
+
+    def losing_line_5(self: parse.Export):
+        return (item for item in records(self) if not (isinstance(item, dict) and item.get("_line") == 5))
+
+    monkeypatch.setattr(parse.Export, "records", losing_line_5)
+    result = run(
+        resources(sqlite_url, data, folder),
+        days=("2025-03-14", "2025-03-14"),
+        selection=[assets.isavigne_products, assets.isavigne_stock_levels],
+    )
+    assert result.success  # an error-severity check that does not block: the run shows it red
+    failed = [e for e in result.get_asset_check_evaluations() if e.check_name == "rows_match_exports" and not e.passed]
+    assert {e.asset_key.to_user_string() for e in failed} == {"crm/isavigne_products", "crm/isavigne_stock_levels"}
+    samples = {e.asset_key.to_user_string(): e.metadata["sample"].value for e in failed}
+    # line 5 of each file: the 3rd product of the workbook (a title row, the header), the 4th stock line
+    assert samples["crm/isavigne_products"] == [{"missing_row": ["2025-03-14", "RGCS19"]}]
+    assert samples["crm/isavigne_stock_levels"] == [{"missing_row": ["2025-03-14", "Chai principal:PN19"]}]
