@@ -3,8 +3,9 @@
 * ``no_dead_letters`` (warning): lines or files of the asset's days that could not be read.
 * ``rows_match_exports`` (error, not blocking, as the other sources' raw reconciliations): every
   line of the stored export files of a day is a row of the table (by its iSaVigne id), loaded by
-  that day's export or a later one, unless it was dead-lettered. The files are read again from the raw store with ``lib.tabular`` and the alias table only, not by
-  the parser, so a line the parser dropped without a reject is caught.
+  that day's export or a later one, unless it was dead-lettered. The files are read again from the
+  raw store with ``lib.tabular`` and the alias table only, not by the parser, so a line the parser
+  dropped without a reject is caught.
 """
 
 from __future__ import annotations
