@@ -180,3 +180,27 @@ def test_canonical_checks_find_bad_values(warehouse: Warehouse, tmp_path: Path) 
     )
     assert all(check.fn(other_day).failures == 0 for check in canonical_checks(ODOO_SALES_LINES, S, "odoo"))
     assert all(check.fn(inputs).checked == 0 for check in canonical_checks(ODOO_SALES_LINES, S, "isavigne"))
+
+
+def test_status_json_reports_last_sync_rows_and_errors(
+    warehouse: Warehouse, warehouse_url: str, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    import json
+
+    from ingestion_platform import cli
+
+    warehouse.load(tables.customers, CUSTOMERS, columns=tables.source_columns(tables.customers))
+    res = resources(warehouse_url, tmp_path)
+    assert dg.materialize([customer_match], resources=res, partition_key=DAY.isoformat()).success
+    monkeypatch.setenv("INGESTION_DATABASE_URL", warehouse_url)
+    monkeypatch.setenv("INGESTION_DATA_DIR", str(tmp_path))
+    monkeypatch.chdir(tmp_path)  # no .env of the repository
+    assert cli.main(["status", "--json"]) == 0
+    report = {entry["source"]: entry for entry in json.loads(capsys.readouterr().out)}
+    crm = report["crm"]
+    assert crm["last_sync"]["status"] == "completed" and crm["last_sync"]["asset"] == "crm/customer_match"
+    assert crm["last_sync"]["run_totals"]["created"] == 3 and crm["last_success_at"] is not None
+    assert crm["rows"]["crm.customer_match"] == 3 and crm["failed_jobs_since_success"] == 0
+    assert report["pmu"]["last_sync"] is None and report["pmu"]["rows"]["pmu.race"] == 0
+    assert cli.main(["status"]) == 0
+    assert "crm          completed crm/customer_match 2025-03-14" in capsys.readouterr().out
