@@ -114,7 +114,7 @@ def test_every_source_asset_comes_from_its_declaration() -> None:
             node = graph.get(key)
             assert node.group_name == source.group and node.partitions_def == source.partitions, key
             assert node.backfill_policy == source.backfill_policy, key
-            assert node.pools == ({source.pool} if source.pool else set()), key  # no pool: none
+            assert node.pools == {source.pool}, key
             assert node.tags["source"] == source.name, key
             assert node.metadata["dagster/table_name"] == asset.main.fullname, key
     from ingestion_platform.defs.events.assets import eventbrite, ics_feeds, montreal

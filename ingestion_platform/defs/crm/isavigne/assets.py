@@ -18,6 +18,7 @@ import dagster as dg
 import sqlalchemy as sa
 
 from ingestion_platform.defs.crm import keys, tables
+from ingestion_platform.defs.crm.checks import canonical_checks
 from ingestion_platform.defs.crm.isavigne import checks, parse
 from ingestion_platform.defs.crm.isavigne.aliases import kind_of
 from ingestion_platform.defs.crm.isavigne.resources import IsavigneExports
@@ -165,7 +166,12 @@ def _asset(key: dg.AssetKey, deps: Sequence[dg.AssetKey], description: str) -> d
     kind = KIND_OF_ASSET[key]
 
     @dg.asset(
-        **ISAVIGNE.asset(key, tables=[CONTRACT_OF_KIND[kind]], deps=deps, checks=checks.CHECKS),
+        **ISAVIGNE.asset(
+            key,
+            tables=[CONTRACT_OF_KIND[kind]],
+            deps=deps,
+            checks=[*checks.CHECKS, *canonical_checks(key, parse.TABLE_OF_KIND[kind], parse.SOURCE)],
+        ),
         description=description,
     )
     def isavigne_asset(
