@@ -147,6 +147,8 @@ def _run(
     kind = KIND_OF_ASSET[context.asset_key]
     run = SourceRun(context, ISAVIGNE, config=config, warehouse=warehouse, raw_store=raw_store,
                     provider=exports.provider)  # fmt: skip
+    # the canonical checks read the other CRM tables (references): they exist before any source loaded them
+    run.warehouse.ensure_tables([*tables.CANONICAL_TABLES, tables.product_key_map])
     for unit in run.units():
         with unit.open() as load:
             files = _files(load, exports, kind)
