@@ -16,6 +16,7 @@ The kind of an export is the first word of its file name (``KIND_ALIASES``: ``cl
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 from ingestion_platform.lib.tabular import normalise_header
@@ -133,8 +134,10 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 """Fields without which a file of the kind cannot be read (its header must name them)."""
 
 
+@functools.cache
 def header_map(kind: str) -> dict[str, str]:
-    """``normalised header -> field`` of ``kind`` (the first field listing an alias wins)."""
+    """``normalised header -> field`` of ``kind`` (the first field listing an alias wins; computed once:
+    extend ``ALIASES`` at import time, before the first file is read)."""
     mapping: dict[str, str] = {}
     for field, aliases in ALIASES[kind].items():
         for alias in aliases:

@@ -59,9 +59,10 @@ def raw_keys_of(kind: str):
         hint = {a for aliases in ALIASES[kind].values() for a in aliases}
         try:
             with open_table(body, request, header_hint=hint) as table:
+                columns, _ = fields_of(kind, table.columns)
                 keys = []
                 for row in table:
-                    sid = source_id(kind, _by_field(kind, row.values))
+                    sid = source_id(kind, {field: row.values.get(column) for field, column in columns.items()})
                     if sid is not None:
                         keys.append((day, sid))
                 return keys
