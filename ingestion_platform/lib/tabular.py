@@ -76,6 +76,7 @@ __all__ = [
     "normalise_header",
     "open_table",
     "parse_date",
+    "parse_datetime",
     "parse_decimal",
     "sniff_delimiter",
 ]

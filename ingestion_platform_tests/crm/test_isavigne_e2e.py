@@ -333,3 +333,11 @@ def test_a_line_the_parser_drops_silently_fails_the_reconciliation(
     # line 5 of each file: the 3rd product of the workbook (a title row, the header), the 4th stock line
     assert samples["crm/isavigne_products"] == [{"missing_row": ["2025-03-14", "RGCS19"]}]
     assert samples["crm/isavigne_stock_levels"] == [{"missing_row": ["2025-03-14", "Chai principal:PN19"]}]
+
+
+def test_a_missing_export_folder_fails_source_loaded(sqlite_url: str, tmp_path: Path) -> None:
+    res = resources(sqlite_url, tmp_path / "data", tmp_path / "nowhere")
+    result = run(res, days=("2025-03-14", "2025-03-14"), selection=[assets.isavigne_customers])
+    assert not result.success  # source_loaded is blocking
+    (evaluation,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "source_loaded"]
+    assert not evaluation.passed and "nowhere does not exist" in json.dumps(evaluation.metadata["sample"].value)

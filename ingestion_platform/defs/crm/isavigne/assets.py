@@ -151,6 +151,9 @@ def _run(
     run.warehouse.ensure_tables([*tables.CANONICAL_TABLES, tables.product_key_map])
     for unit in run.units():
         with unit.open() as load:
+            folder = exports.fetcher().root
+            if not load.reprocess_from_raw and not folder.is_dir():
+                load.fail("ISAVIGNE_EXPORT_DIR", f"the export folder {folder} does not exist")
             files = _files(load, exports, kind)
             if not files:
                 load.mark_pending(f"no {kind} export for {load.partition}")
