@@ -142,10 +142,7 @@ class RunReport:
     def title(self) -> str:
         checks = sum(p.kind == "check_failed" for p in self.problems)
         shown = ", ".join(self.assets[:3]) + (f" (+{len(self.assets) - 3})" if len(self.assets) > 3 else "")
-        if self.status == "FAILURE":
-            what = "failed"
-        else:
-            what = f"{checks} failed check(s)"
+        what = "failed" if self.status == "FAILURE" else f"{checks} failed check(s)"
         return f"[ingestion] run {self.run_id[:8]} {what}: {shown or self.job_name}"
 
     def text(self) -> str:
@@ -175,9 +172,7 @@ class RunReport:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RunReport:
-        problems = tuple(
-            Problem(**{**p, "assets": tuple(p.get("assets", ()))}) for p in data.get("problems", [])
-        )
+        problems = tuple(Problem(**{**p, "assets": tuple(p.get("assets", ()))}) for p in data.get("problems", []))
         return cls(
             run_id=data["run_id"],
             job_name=data["job_name"],
@@ -216,7 +211,8 @@ class Destination:
             return f"email {self.target}"
         parts = urlsplit(self.target)
         host = parts.hostname or "?"
-        return f"{self.channel} {parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}"
+        # the host, and the key's start to tell two URLs of one host apart (the path may hold a token)
+        return f"{self.channel} {parts.scheme}://{host}{f':{parts.port}' if parts.port else ''} #{self.key[:8]}"
 
     def __repr__(self) -> str:  # never the URL: a Slack webhook URL is a secret
         return f"Destination({self.label})"
@@ -567,6 +563,7 @@ class Attempted:
     delivered: list[str] = dataclasses.field(default_factory=list)
     pending: list[str] = dataclasses.field(default_factory=list)
     failed: list[str] = dataclasses.field(default_factory=list)
+    tried: set[int] = dataclasses.field(default_factory=set)  # outbox rows tried this tick
 
     def summary(self) -> str:
         return f"{len(self.delivered)} delivered, {len(self.pending)} to retry, {len(self.failed)} given up"
@@ -582,6 +579,8 @@ def attempt(
 ) -> None:
     """Deliver one message and record the outcome (never raises: a channel down is logged and kept)."""
     delivery_id = f"{report.run_id}:{destination.key[:12]}"
+    if row is not None:
+        done.tried.add(int(row["id"]))
     try:
         attempts = send(destination, report, delivery, delivery_id)
     except Exception as exc:  # a channel that is down never breaks the sensor

@@ -8,11 +8,11 @@ import hmac
 
 import pytest
 
-pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
-
 from ingestion_platform.lib import notify
 from ingestion_platform.lib.notify import Delivery, DeliveryError, Destination, Problem, Route, RunReport
 from ingestion_platform_tests.notify.receivers import free_port, http_receiver, smtp_server
+
+pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
 
 REPORT = RunReport(
     run_id="0f1e2d3c-aaaa-bbbb-cccc-000000000001",
@@ -22,8 +22,14 @@ REPORT = RunReport(
     partitions=("2025-03-14",),
     problems=(
         Problem("step_failure", ("pmu/programme",), "Failure: boom", "2025-03-14", step="pmu__programme"),
-        Problem("check_failed", ("pmu/programme",), "1 failing of 1 checked", "2025-03-14", check="source_loaded",
-                severity="ERROR"),  # fmt: skip
+        Problem(
+            "check_failed",
+            ("pmu/programme",),
+            "1 failing of 1 checked",
+            "2025-03-14",
+            check="source_loaded",
+            severity="ERROR",
+        ),
     ),
 )
 
@@ -98,12 +104,14 @@ def test_email_over_a_local_relay_without_starttls() -> None:
 
 def test_email_logs_in_when_a_user_is_set() -> None:
     with smtp_server(credentials=("etl", "pw-123")) as (port, mails):
-        good = _delivery(smtp_host="127.0.0.1", smtp_port=port, smtp_starttls=False, smtp_user="etl",
-                         smtp_password="pw-123")  # fmt: skip
+        good = _delivery(
+            smtp_host="127.0.0.1", smtp_port=port, smtp_starttls=False, smtp_user="etl", smtp_password="pw-123"
+        )
         notify.send(Destination("email", "ops@example.org"), REPORT, good, "d-6")
-        bad = _delivery(smtp_host="127.0.0.1", smtp_port=port, smtp_starttls=False, smtp_user="etl",
-                        smtp_password="wrong")  # fmt: skip
-        with pytest.raises(DeliveryError, match="email ops@example.org"):
+        bad = _delivery(
+            smtp_host="127.0.0.1", smtp_port=port, smtp_starttls=False, smtp_user="etl", smtp_password="wrong"
+        )
+        with pytest.raises(DeliveryError, match=r"email ops@example\.org"):
             notify.send(Destination("email", "ops@example.org"), REPORT, bad, "d-7")
     assert [m.login for m in mails] == ["etl"]
 
@@ -154,4 +162,4 @@ def test_bad_overrides_name_the_asset_and_the_key(value, message: str) -> None:
 def test_destinations_never_show_their_url() -> None:
     slack = Destination("slack", "https://hooks.slack.com/services/T000/B000/secretpart")
     assert "secretpart" not in repr(slack) and "secretpart" not in slack.label
-    assert slack.label == "slack https://hooks.slack.com"
+    assert slack.label == f"slack https://hooks.slack.com #{slack.key[:8]}"

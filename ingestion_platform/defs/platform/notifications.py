@@ -82,13 +82,23 @@ def _check_error(evaluation: Any) -> str:
 
     parts = []
     if value("failing_rows") is not None:
-        parts.append(f"{value('failing_rows')} failing of {value('checked_rows')} checked")
+        checked = value("checked_rows")
+        parts.append(f"{value('failing_rows')} failing" + (f" of {checked} checked" if checked is not None else ""))
     sample = value("sample")
     if isinstance(sample, list) and sample:
         parts.append(f"e.g. {json.dumps(sample[0], default=str, ensure_ascii=False)}")
     if evaluation.description:
         parts.append(evaluation.description)
     return notify.cut("; ".join(parts) or "check failed", 600)
+
+
+def _error_text(error: Any) -> str:
+    """The user's error under Dagster's wrappers (``DagsterExecutionStepExecutionError`` -> its cause)."""
+    while error.cause is not None and (error.cls_name or "").startswith("Dagster"):
+        error = error.cause
+    message = (error.message or "").strip()
+    prefix = f"{error.cls_name}: "
+    return message if message.startswith(prefix) else prefix + message
 
 
 def report_of_run(instance: dg.DagsterInstance, run: dg.DagsterRun, run_error: str | None = None) -> RunReport:
@@ -106,7 +116,7 @@ def report_of_run(instance: dg.DagsterInstance, run: dg.DagsterRun, run_error: s
             step_assets.setdefault(event.step_key or "", []).append(event.asset_key.to_user_string())
         elif event.event_type == dg.DagsterEventType.STEP_FAILURE:
             error = event.step_failure_data.error
-            text = f"{error.cls_name}: {error.message}" if error is not None else (event.message or "step failed")
+            text = _error_text(error) if error is not None else (event.message or "step failed")
             assets = tuple(dict.fromkeys(step_assets.get(event.step_key or "", [])))
             problems.append(Problem("step_failure", assets, notify.cut(text), partition, step=event.step_key))
         elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
@@ -209,7 +219,9 @@ def notify_run(
         notify.attempt(outbox, row, destination, message, delivery, done)
 
 
-def retry_due(outbox: Outbox | None, router: Router, delivery: notify.Delivery, done: notify.Attempted, deadline: float):
+def retry_due(
+    outbox: Outbox | None, router: Router, delivery: notify.Delivery, done: notify.Attempted, deadline: float
+):
     """Retry the outbox's messages whose delay has passed."""
     if outbox is None:
         return
@@ -220,6 +232,8 @@ def retry_due(outbox: Outbox | None, router: Router, delivery: notify.Delivery, 
         return
     known = router.known()
     for row in due:
+        if row["id"] in done.tried:  # tried a moment ago, in this tick
+            continue
         if time.monotonic() > deadline:
             done.pending.append(f"{row['run_id']} -> {row['destination']} (next tick)")
             continue
@@ -249,8 +263,9 @@ def notify_run_failures(context: dg.RunFailureSensorContext, warehouse: Warehous
     try:
         run = context.instance.get_run_by_id(context.dagster_run.run_id) or context.dagster_run
         report = report_of_run(context.instance, run, context.failure_event.message)
-        notify_run(report, Router(context.repository_def), _outbox(warehouse), notify.Delivery.from_settings(), done,
-                   deadline)  # fmt: skip
+        notify_run(
+            report, Router(context.repository_def), _outbox(warehouse), notify.Delivery.from_settings(), done, deadline
+        )
     except Exception as exc:  # e.g. a bad setting: logged, never a failed sensor that blocks the others
         context.log.error(f"notifications of run {context.dagster_run.run_id}: {type(exc).__name__}: {exc}")
         return dg.SkipReason(f"not notified: {type(exc).__name__}: {exc}")
