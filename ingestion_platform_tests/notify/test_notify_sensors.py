@@ -271,6 +271,25 @@ def test_a_bad_setting_is_logged_not_a_broken_sensor(
     assert "INGESTION_SMTP_PORT='twenty-five' is not an integer" in said
 
 
+def test_runs_of_another_code_location_are_not_notified(
+    channels, instance: dg.DagsterInstance, sqlite_url: str
+) -> None:
+    hook, _slack, _mails = channels
+
+    @dg.asset(key=["elsewhere", "breaks"])
+    def elsewhere() -> None:
+        raise ValueError("not ours")
+
+    repo = dg.Definitions(assets=[breaks]).get_repository_def()  # this code location: tiny/breaks only
+    ticks = Ticks(instance, repo, sqlite_url)
+    ticks.tick()
+    other = dg.materialize([elsewhere], instance=instance, raise_on_error=False)
+    assert _failure_sensor(instance, other.run_id, repo, sqlite_url).endswith("is not a run of this code location")
+    ours = dg.materialize([breaks], instance=instance, partition_key="2025-03-14", raise_on_error=False)
+    assert _failure_sensor(instance, ours.run_id, repo, sqlite_url).endswith("3 delivered, 0 to retry, 0 given up")
+    assert [b["run_id"] for b in hook.bodies()] == [ours.run_id]
+
+
 # -- the platform's own assets: PMU on real-shaped data ----------------------------------------------
 def test_pmu_warnings_of_a_green_run_are_one_message(
     channels, instance: dg.DagsterInstance, sqlite_url: str, tmp_path: Path
@@ -335,6 +354,25 @@ def test_pmu_blocking_check_failure_is_one_message_with_the_step_and_the_check(
     check = next(p for p in body["problems"] if p.get("check") == "source_loaded")
     assert check["severity"] == "ERROR" and "nothing loaded" in check["error"]
     assert len(slack.received) == 1 and len(mails) == 1
+
+
+def test_pmu_source_down_names_the_request_not_dagsters_wrapper(
+    channels, instance: dg.DagsterInstance, sqlite_url: str, tmp_path: Path
+) -> None:
+    hook, _slack, _mails = channels
+    repo = defs().get_repository_def()
+    result = run_pmu(
+        database_url=sqlite_url,
+        data_dir=tmp_path / "data",
+        base_url="http://127.0.0.1:9",
+        selection=[programme],
+        instance=instance,
+    )
+    assert not result.success
+    _failure_sensor(instance, result.run_id, repo, sqlite_url)
+    [problem] = hook.bodies()[0]["problems"]
+    assert problem["error"].startswith("HttpError: GET http://127.0.0.1:9/rest/client/1/programme/14032025: ")
+    assert "gave up after 6 attempts" in problem["error"]
 
 
 def test_the_code_location_registers_both_sensors_on_every_job() -> None:

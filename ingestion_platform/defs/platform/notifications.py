@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -93,12 +94,14 @@ def _check_error(evaluation: Any) -> str:
 
 
 def _error_text(error: Any) -> str:
-    """The user's error under Dagster's wrappers (``DagsterExecutionStepExecutionError`` -> its cause)."""
+    """``Class: message`` of the user's error under Dagster's wrappers (``DagsterExecutionStepExecutionError``)."""
     while error.cause is not None and (error.cls_name or "").startswith("Dagster"):
         error = error.cause
+    cls = error.cls_name or "Error"
     message = (error.message or "").strip()
-    prefix = f"{error.cls_name}: "
-    return message if message.startswith(prefix) else prefix + message
+    # the message may repeat the class, qualified: "ingestion_platform.lib.http.HttpError: GET ..."
+    message = re.sub(rf"^(?:[\w.]+\.)?{re.escape(cls)}: ", "", message)
+    return f"{cls}: {message}"
 
 
 def report_of_run(instance: dg.DagsterInstance, run: dg.DagsterRun, run_error: str | None = None) -> RunReport:
@@ -256,10 +259,15 @@ def retry_due(
     ),
     minimum_interval_seconds=30,
     default_status=sensor_status(),
+    # Every run of the instance is seen and ``belongs_here`` keeps this location's, the runs launched in
+    # process by the CLI included (they have no origin, which Dagster's own matching requires).
+    monitor_all_code_locations=True,
 )
 def notify_run_failures(context: dg.RunFailureSensorContext, warehouse: WarehouseResource) -> dg.SkipReason:
     deadline = time.monotonic() + TICK_BUDGET_S
     done = notify.Attempted()
+    if not belongs_here(context.instance, context.dagster_run, context.repository_def):
+        return dg.SkipReason(f"run {context.dagster_run.run_id} is not a run of this code location")
     try:
         run = context.instance.get_run_by_id(context.dagster_run.run_id) or context.dagster_run
         report = report_of_run(context.instance, run, context.failure_event.message)
@@ -298,12 +306,31 @@ def _finished_runs(instance: dg.DagsterInstance, cursor: Mapping[str, int]) -> t
     return list(dict.fromkeys(run_ids)), after
 
 
-def _in_code_location(run: dg.DagsterRun, context: dg.SensorEvaluationContext) -> bool:
-    """The run belongs to this sensor's code location (runs launched in process have no origin)."""
-    origin = run.remote_job_origin
-    if origin is None or context.code_location_origin is None:
+def belongs_here(
+    instance: dg.DagsterInstance, run: dg.DagsterRun, repository_def: dg.RepositoryDefinition | None
+) -> bool:
+    """The run is one of this code location's: every asset (or check) it selected, else every asset
+    it planned, is declared here; for a run of ops only, its job is.
+
+    Decided from the run itself, not from its origin: a run launched in process by the CLI
+    (``dagster asset materialize``, ``make demo``) has no origin, and Dagster's own matching of a
+    run-status sensor to its code location would skip it.
+    """
+    if repository_def is None:
         return True
-    return origin.repository_origin.code_location_origin.location_name == context.code_location_origin.location_name
+    graph = repository_def.asset_graph
+    if run.asset_selection:
+        return all(graph.has(key) for key in run.asset_selection)
+    if run.asset_check_selection:
+        return all(graph.has(key.asset_key) for key in run.asset_check_selection)
+    planned = instance.get_records_for_run(
+        run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED, limit=1000
+    ).records
+    keys = {r.event_log_entry.dagster_event.asset_key for r in planned if r.event_log_entry.dagster_event}
+    keys.discard(None)
+    if keys:
+        return all(graph.has(key) for key in keys)
+    return repository_def.has_job(run.job_name)
 
 
 @dg.sensor(
@@ -330,7 +357,7 @@ def notify_failed_checks(context: dg.SensorEvaluationContext, warehouse: Warehou
         delivery = notify.Delivery.from_settings()
         for run_id in run_ids:
             run = instance.get_run_by_id(run_id)
-            if run is None or not _in_code_location(run, context):
+            if run is None or not belongs_here(instance, run, context.repository_def):
                 continue
             report = report_of_run(instance, run)
             reported += bool(report.problems)
