@@ -482,10 +482,6 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    return value.replace(tzinfo=dt.UTC) if value is not None and value.tzinfo is None else value
-
-
 class Outbox:
     """``platform.notification``: one row per run and destination (the delivered-set and dead letters)."""
 
@@ -496,36 +492,34 @@ class Outbox:
     def enqueue(self, run_id: str, destination: Destination, report: RunReport) -> int | None:
         """Record the message; None when this run already has one for this destination."""
         n = notification
-        with self.warehouse.engine.begin() as conn:
-            exists = conn.execute(
-                sa.select(n.c.id).where(n.c.run_id == run_id, n.c.destination_key == destination.key)
-            ).first()
-            if exists is not None:
-                return None
-            return int(
-                conn.execute(
-                    sa.insert(n)
-                    .values(
-                        run_id=run_id,
-                        destination_key=destination.key,
-                        channel=destination.channel,
-                        destination=destination.label,
-                        status=PENDING,
-                        attempts=0,
-                        rounds=0,
-                        payload=jsonable(report.as_json()),
-                        created_at=_now(),
-                        next_attempt_at=_now(),
-                    )
-                    .returning(n.c.id)
-                ).scalar_one()
-            )
+        values = {
+            "run_id": run_id,
+            "destination_key": destination.key,
+            "channel": destination.channel,
+            "destination": destination.label,
+            "status": PENDING,
+            "attempts": 0,
+            "rounds": 0,
+            "payload": jsonable(report.as_json()),
+            "created_at": _now(),
+            "next_attempt_at": None,
+        }
+        try:
+            with self.warehouse.engine.begin() as conn:
+                exists = conn.execute(
+                    sa.select(n.c.id).where(n.c.run_id == run_id, n.c.destination_key == destination.key)
+                ).first()
+                if exists is not None:
+                    return None
+                return int(conn.execute(sa.insert(n).values(**values).returning(n.c.id)).scalar_one())
+        except sa.exc.IntegrityError:  # another evaluation recorded it a moment ago
+            return None
 
     def due(self, now: dt.datetime | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        """Pending messages whose retry delay has passed, oldest first."""
         n = notification
-        now = now or _now()
-        rows = self.warehouse.fetch(sa.select(n).where(n.c.status == PENDING).order_by(n.c.id).limit(limit * 4))
-        return [r for r in rows if (_aware(r["next_attempt_at"]) or now) <= now][:limit]
+        ready = sa.or_(n.c.next_attempt_at.is_(None), n.c.next_attempt_at <= (now or _now()))
+        return self.warehouse.fetch(sa.select(n).where(n.c.status == PENDING, ready).order_by(n.c.id).limit(limit))
 
     def rows(self, run_id: str | None = None) -> list[dict[str, Any]]:
         n = notification

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import email
 import hashlib
 import hmac
@@ -163,3 +164,27 @@ def test_destinations_never_show_their_url() -> None:
     slack = Destination("slack", "https://hooks.slack.com/services/T000/B000/secretpart")
     assert "secretpart" not in repr(slack) and "secretpart" not in slack.label
     assert slack.label == f"slack https://hooks.slack.com #{slack.key[:8]}"
+
+
+def test_the_outbox_is_a_delivered_set_with_growing_retry_delays(warehouse) -> None:
+    outbox = notify.Outbox(warehouse)
+    hook = Destination("webhook", "https://hooks.example/a/secret-path")
+    row_id = outbox.enqueue(REPORT.run_id, hook, REPORT)
+    assert row_id is not None
+    assert outbox.enqueue(REPORT.run_id, hook, REPORT) is None  # the same run, the same place: once
+    assert outbox.enqueue(REPORT.run_id, Destination("email", "ops@example.org"), REPORT) is not None
+    [row] = [r for r in outbox.rows(REPORT.run_id) if r["id"] == row_id]
+    assert "secret-path" not in str(row) and row["payload"]["run_id"] == REPORT.run_id
+
+    start = dt.datetime.now(dt.UTC)
+    assert outbox.failed(row, 3, "webhook: HTTP 503") == notify.PENDING
+    assert row_id not in {r["id"] for r in outbox.due(start + dt.timedelta(seconds=59))}
+    [row] = [r for r in outbox.due(start + dt.timedelta(seconds=61)) if r["id"] == row_id]
+    assert (row["rounds"], row["attempts"], row["last_error"]) == (1, 3, "webhook: HTTP 503")
+    outbox.failed(row, 3, "webhook: HTTP 503")  # the second round waits twice as long
+    assert row_id not in {r["id"] for r in outbox.due(start + dt.timedelta(seconds=119))}
+    assert row_id in {r["id"] for r in outbox.due(start + dt.timedelta(seconds=125))}
+    outbox.delivered(row_id, 1)
+    assert row_id not in {r["id"] for r in outbox.due(start + dt.timedelta(days=2))}
+    [done] = [r for r in outbox.rows(REPORT.run_id) if r["id"] == row_id]
+    assert (done["status"], done["attempts"], done["last_error"]) == ("delivered", 7, None)

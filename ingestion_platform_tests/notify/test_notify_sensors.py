@@ -201,8 +201,9 @@ def test_failed_checks_of_a_run_are_one_message_routed_per_asset(
 
 
 def test_a_channel_down_is_retried_at_the_next_tick_and_delivered_once(
-    channels, instance: dg.DagsterInstance, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+    channels, instance: dg.DagsterInstance, warehouse_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    sqlite_url = warehouse_url  # SQLite, then PostgreSQL
     hook, slack, mails = channels
     monkeypatch.setattr(notify, "RETRY_DELAY_S", 0.0)  # the next tick may retry at once
     hook.down = True
