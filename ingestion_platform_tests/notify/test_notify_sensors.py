@@ -10,6 +10,7 @@ from __future__ import annotations
 import email
 import hashlib
 import hmac
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,16 +18,20 @@ import dagster as dg
 import pytest
 
 from ingestion_platform.definitions import defs
+from ingestion_platform.defs.events.assets import ics_feeds
+from ingestion_platform.defs.events.resources import IcsFeeds
 from ingestion_platform.defs.platform.notifications import notify_failed_checks, notify_run_failures
 from ingestion_platform.defs.pmu.assets import participants, programme
 from ingestion_platform.lib import notify
 from ingestion_platform.lib.notify import Outbox
+from ingestion_platform.lib.raw_store import RawStoreResource
 from ingestion_platform.lib.warehouse import WarehouseResource, get_warehouse
 from ingestion_platform_tests.notify.receivers import HttpReceiver, http_receiver, smtp_server
 from ingestion_platform_tests.pmu_helpers import SAMPLE_DAY, SAMPLE_DIR, copy_day, run_pmu
 
 DAILY = dg.DailyPartitionsDefinition(start_date="2025-01-01")
 UI = "http://ui.example:3000"
+EVENTS_SAMPLE = Path(__file__).resolve().parents[2] / "ingestion_platform" / "defs" / "events" / "sample"
 
 
 @pytest.fixture
@@ -374,6 +379,39 @@ def test_pmu_source_down_names_the_request_not_dagsters_wrapper(
     [problem] = hook.bodies()[0]["problems"]
     assert problem["error"].startswith("HttpError: GET http://127.0.0.1:9/rest/client/1/programme/14032025: ")
     assert "gave up after 6 attempts" in problem["error"]
+
+
+def test_events_ranged_run_with_a_missing_feed_is_one_message(
+    channels, instance: dg.DagsterInstance, sqlite_url: str, tmp_path: Path
+) -> None:
+    """The shipped iCalendar sample plus a configured feed that does not exist, over three days in one
+    run: ``source_loaded`` fails for the days (blocking: the run fails). One message, the range named."""
+    hook, slack, mails = channels
+    feeds = [
+        {"name": "bibliotheques", "url": str(EVENTS_SAMPLE / "ics" / "bibliotheques.ics")},
+        {"name": "gone", "url": str(tmp_path / "missing.ics")},
+    ]
+    result = dg.materialize(
+        [ics_feeds],
+        instance=instance,
+        raise_on_error=False,
+        tags={"dagster/asset_partition_range_start": "2025-03-13", "dagster/asset_partition_range_end": "2025-03-15"},
+        resources={
+            "ics_feeds": IcsFeeds(feeds_json=json.dumps(feeds), max_attempts=1),
+            "warehouse": WarehouseResource(database_url=sqlite_url),
+            "raw_store": RawStoreResource(data_dir=str(tmp_path / "data")),
+        },
+    )
+    assert not result.success
+    repo = defs().get_repository_def()
+    assert _failure_sensor(instance, result.run_id, repo, sqlite_url).endswith("3 delivered, 0 to retry, 0 given up")
+    [body] = hook.bodies()
+    assert body["partitions"] == ["2025-03-13...2025-03-15"] and body["assets"] == ["events/ics"]
+    failed = [p for p in body["problems"] if p.get("check") == "source_loaded"]
+    assert sorted(p["partition"] for p in failed) == ["2025-03-13", "2025-03-14", "2025-03-15"]
+    assert all("feed_gone" in p["error"] for p in failed)
+    assert any(p["kind"] == "step_failure" for p in body["problems"])
+    assert len(slack.received) == 1 and len(mails) == 1
 
 
 def test_the_code_location_registers_both_sensors_on_every_job() -> None:
