@@ -297,6 +297,12 @@ def test_runs_of_another_code_location_are_not_notified(
 
 
 # -- the platform's own assets: PMU on real-shaped data ----------------------------------------------
+def _pmu(instance: dg.DagsterInstance, url: str, tmp_path: Path, base_url: str, **kwargs) -> dg.ExecuteInProcessResult:
+    """PMU programme + participants (with their checks) from ``base_url``, one run on ``instance``."""
+    kwargs.setdefault("selection", [programme, participants])
+    return run_pmu(database_url=url, data_dir=tmp_path / "data", base_url=base_url, instance=instance, **kwargs)
+
+
 def test_pmu_warnings_of_a_green_run_are_one_message(
     channels, instance: dg.DagsterInstance, sqlite_url: str, tmp_path: Path
 ) -> None:
@@ -306,14 +312,7 @@ def test_pmu_warnings_of_a_green_run_are_one_message(
     repo = defs().get_repository_def()  # the code location: its sensors and asset metadata
     ticks = Ticks(instance, repo, sqlite_url)
     ticks.tick()
-    result = run_pmu(
-        database_url=sqlite_url,
-        data_dir=tmp_path / "data",
-        base_url=f"file://{SAMPLE_DIR}",
-        partition_key="2025-03-20",
-        selection=[programme, participants],
-        instance=instance,
-    )
+    result = _pmu(instance, sqlite_url, tmp_path, f"file://{SAMPLE_DIR}", partition_key="2025-03-20")
     assert result.success
     assert "1 with failed checks; 3 delivered" in ticks.tick()
     [body] = hook.bodies()
@@ -341,13 +340,7 @@ def test_pmu_blocking_check_failure_is_one_message_with_the_step_and_the_check(
     repo = defs().get_repository_def()
     ticks = Ticks(instance, repo, sqlite_url)
     ticks.tick()
-    result = run_pmu(
-        database_url=sqlite_url,
-        data_dir=tmp_path / "data",
-        base_url=f"file://{replay}",
-        selection=[programme, participants],
-        instance=instance,
-    )
+    result = _pmu(instance, sqlite_url, tmp_path, f"file://{replay}")
     assert not result.success
     assert _failure_sensor(instance, result.run_id, repo, sqlite_url).endswith("3 delivered, 0 to retry, 0 given up")
     assert "0 finished run(s)" in ticks.tick()  # a failed run is not the check sensor's
@@ -367,13 +360,7 @@ def test_pmu_source_down_names_the_request_not_dagsters_wrapper(
 ) -> None:
     hook, _slack, _mails = channels
     repo = defs().get_repository_def()
-    result = run_pmu(
-        database_url=sqlite_url,
-        data_dir=tmp_path / "data",
-        base_url="http://127.0.0.1:9",
-        selection=[programme],
-        instance=instance,
-    )
+    result = _pmu(instance, sqlite_url, tmp_path, "http://127.0.0.1:9", selection=[programme])
     assert not result.success
     _failure_sensor(instance, result.run_id, repo, sqlite_url)
     [problem] = hook.bodies()[0]["problems"]
