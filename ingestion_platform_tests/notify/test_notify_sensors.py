@@ -236,6 +236,37 @@ def test_a_channel_down_is_retried_at_the_next_tick_and_delivered_once(
     assert statuses == ["delivered"] * 5
 
 
+def test_a_run_marked_failed_that_then_succeeded_is_reported_once_by_the_check_sensor(
+    channels, instance: dg.DagsterInstance, sqlite_url: str
+) -> None:
+    """Run monitoring may mark a run failed (its process not found) that then finishes: the failure
+    event is there, the run ended green. The check sensor, which sees the success, reports it alone."""
+    hook, _slack, _mails = channels
+    assets = _routed_assets(f"{hook.url}/team")
+    repo = dg.Definitions(assets=assets).get_repository_def()
+    ticks = Ticks(instance, repo, sqlite_url)
+    ticks.tick()
+    result = dg.materialize(assets, instance=instance, partition_key="2025-03-14")
+    run = instance.get_run_by_id(result.run_id)
+    spurious = dg.DagsterEvent(
+        event_type_value=dg.DagsterEventType.RUN_FAILURE.value,
+        job_name=run.job_name,
+        message="Detected run worker status UNKNOWN: 'no run worker process recorded yet'.",
+    )
+    context = dg.build_run_status_sensor_context(
+        sensor_name="notify_run_failures",
+        dagster_event=spurious,
+        dagster_instance=instance,
+        dagster_run=run,
+        resources=_resources(sqlite_url),
+        repository_def=repo,
+    ).for_run_failure()
+    assert notify_run_failures(context).skip_message.endswith("ended SUCCESS: notify_failed_checks reports it")
+    assert hook.received == []
+    assert "1 with failed checks; 5 delivered" in ticks.tick()
+    assert len(hook.received) == 2  # its two webhook destinations, once each
+
+
 def test_a_message_is_given_up_after_the_last_round_and_kept(
     channels, instance: dg.DagsterInstance, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -268,8 +268,12 @@ def notify_run_failures(context: dg.RunFailureSensorContext, warehouse: Warehous
     done = notify.Attempted()
     if not belongs_here(context.instance, context.dagster_run, context.repository_def):
         return dg.SkipReason(f"run {context.dagster_run.run_id} is not a run of this code location")
+    run = context.instance.get_run_by_id(context.dagster_run.run_id) or context.dagster_run
+    if run.status in (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.CANCELED):
+        # marked failed, then finished after all (run monitoring that lost the run's process): its
+        # ending is the other sensor's, which reports its failed checks
+        return dg.SkipReason(f"run {run.run_id} ended {run.status.value}: notify_failed_checks reports it")
     try:
-        run = context.instance.get_run_by_id(context.dagster_run.run_id) or context.dagster_run
         report = report_of_run(context.instance, run, context.failure_event.message)
         notify_run(
             report, Router(context.repository_def), _outbox(warehouse), notify.Delivery.from_settings(), done, deadline
