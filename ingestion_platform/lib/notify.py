@@ -78,6 +78,8 @@ RETRY_DELAY_S = 60.0
 RETRY_DELAY_MAX_S = 3600.0
 #: a text field of a message (an error, a traceback) is cut at this many characters
 MAX_TEXT = 1500
+#: problems listed in the text of a message (e-mail, ``text``); the JSON ``problems`` has them all
+MAX_LINES = 50
 SIGNATURE_HEADER = "X-Ingestion-Signature"
 DELIVERY_HEADER = "X-Ingestion-Delivery"
 #: the asset metadata key of a per-asset route
@@ -154,7 +156,9 @@ class RunReport:
             f"Assets: {', '.join(self.assets) or '(none)'}",
             "Errors:",
         ]
-        lines += [f"- {p.line()}" for p in self.problems]
+        lines += [f"- {p.line()}" for p in self.problems[:MAX_LINES]]
+        if len(self.problems) > MAX_LINES:
+            lines.append(f"- … and {len(self.problems) - MAX_LINES} more (the run's page has them all)")
         return "\n".join(lines)
 
     def as_json(self) -> dict[str, Any]:
@@ -188,9 +192,9 @@ def cut(text: str, limit: int = MAX_TEXT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def run_url(run_id: str, base: str | None = None) -> str:
+def run_url(run_id: str) -> str:
     """The run's page in the Dagster UI: ``<INGESTION_WEBSERVER_URL>/runs/<run_id>``."""
-    return f"{(base if base is not None else WEBSERVER_URL.read()).rstrip('/')}/runs/{run_id}"
+    return f"{WEBSERVER_URL.read().rstrip('/')}/runs/{run_id}"
 
 
 # -- routes and destinations ------------------------------------------------------------------------

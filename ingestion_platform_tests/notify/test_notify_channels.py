@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import email
 import hashlib
@@ -188,3 +189,15 @@ def test_the_outbox_is_a_delivered_set_with_growing_retry_delays(warehouse) -> N
     assert row_id not in {r["id"] for r in outbox.due(start + dt.timedelta(days=2))}
     [done] = [r for r in outbox.rows(REPORT.run_id) if r["id"] == row_id]
     assert (done["status"], done["attempts"], done["last_error"]) == ("delivered", 7, None)
+
+
+def test_a_long_report_lists_the_first_problems_and_counts_the_rest() -> None:
+    many = tuple(
+        Problem("check_failed", (f"pmu/a{i}",), "1 failing", "2025-03-14", check="c", severity="WARN")
+        for i in range(notify.MAX_LINES + 7)
+    )
+    report = dataclasses.replace(REPORT, status="SUCCESS", problems=many)  # a green run, red checks
+    assert report.text().count("\n- check ") == notify.MAX_LINES
+    assert report.text().endswith("… and 7 more (the run's page has them all)")
+    assert len(report.as_json()["problems"]) == notify.MAX_LINES + 7
+    assert report.title().endswith(f"{notify.MAX_LINES + 7} failed check(s): pmu/a0, pmu/a1, pmu/a10 (+54)")
