@@ -294,7 +294,7 @@ class FakeOdoo:
             session_id = uuid.uuid4().hex
             self._sessions.add(session_id)
             return {"uid": self.uid, "db": self.db, "username": self.login, "server_version": info["server_version"],
-                    "user_context": {"lang": "en_US", "tz": "Europe/Paris", "uid": self.uid}}, session_id  # fmt: skip
+                    "server_version_info": info["server_version_info"], "user_context": {"lang": "en_US", "tz": "Europe/Paris", "uid": self.uid}}, session_id  # fmt: skip
         if path == "/web/dataset/call_kw" or path.startswith("/web/dataset/call_kw/"):
             if session not in self._sessions:
                 raise RpcFault("odoo.http.SessionExpiredException", "Session expired", code=100)
