@@ -11,6 +11,11 @@ A :class:`TableContract` says how an asset loads one table:
                     ``None`` for dimensions that span days (horses, jockeys ...).
 ``scope_columns``   further columns that bound the window inside a day, e.g. the races a load covers
                     (``meeting_num``, ``race_num``) or the source of a shared table (``source``).
+``columns``         the value columns this load owns (``None``: all). The others keep their values
+                    on update, so two assets can own different columns of one table (a source's
+                    fields and the figures a downstream asset derives), and are not validated.
+``update_where``    ``fn(table) -> condition`` on the existing row that allows an update, e.g. a
+                    lower-precedence source never overwrites a row another source holds.
 
 The key is the table's primary key. The asset never picks a mode at each call; the one thing it
 says is whether its fetch was complete: a partial fetch never deletes (see
@@ -50,6 +55,8 @@ class TableContract:
     mode: str = "upsert"
     day_column: str | None = None
     scope_columns: tuple[str, ...] = ()
+    columns: tuple[str, ...] | None = None
+    update_where: Callable[[sa.Table], sa.ColumnElement[bool]] | None = None
     _checks: tuple[tuple[str, Callable[[Any], str | None]], ...] = field(
         default=(), init=False, repr=False, compare=False
     )
@@ -57,12 +64,14 @@ class TableContract:
     def __post_init__(self) -> None:
         if self.mode not in LOAD_MODES:
             raise ValueError(f"{self.table.fullname}: unknown load mode {self.mode!r}; expected one of {LOAD_MODES}")
-        for name in (self.day_column, *self.scope_columns):
+        for name in (self.day_column, *self.scope_columns, *(self.columns or ())):
             if name is not None and name not in self.table.c:
                 raise ValueError(f"{self.table.fullname} has no column {name!r}")
         if self.mode == "replace_window" and self.day_column is None and not self.scope_columns:
             raise ValueError(f"{self.table.fullname}: replace_window needs a day column or scope columns")
-        object.__setattr__(self, "_checks", tuple(_column_checks(self.table)))
+        loaded = None if self.columns is None else {*self.columns, *self.key}
+        checks = [(name, fn) for name, fn in _column_checks(self.table) if loaded is None or name in loaded]
+        object.__setattr__(self, "_checks", tuple(checks))
         CONTRACTS.setdefault(self.name, self)
 
     @property
@@ -72,6 +81,10 @@ class TableContract:
     @property
     def key(self) -> list[str]:
         return [c.name for c in self.table.primary_key.columns]
+
+    def load_options(self) -> dict[str, Any]:
+        """The keyword arguments of ``Warehouse.load`` this contract adds (columns owned, update guard)."""
+        return {"columns": self.columns, "update_where": self.update_where}
 
     def validate(self, rows: Iterable[Mapping[str, Any]]) -> tuple[list[Mapping[str, Any]], list[Reject]]:
         """The rows the warehouse will accept, and one :class:`Reject` per row it would refuse."""

@@ -433,7 +433,9 @@ class PartitionLoad:
                 if note not in self.pending:
                     self.pending.append(note)
         if rows or window is None:
-            result = self.warehouse.load(table, rows, mode=mode, window=window, run_id=run_id)
+            result = self.warehouse.load(
+                table, rows, mode=mode, window=window, run_id=run_id, **contract.load_options()
+            )
         else:  # nothing left on this day: the delete alone (no staging)
             result = self.warehouse.delete_window(table, window)
         self._job_of(day).loaded(result)
@@ -471,7 +473,15 @@ class PartitionLoad:
             else:
                 mode = "upsert"
         rows = [row for day_rows in by_day.values() for row in day_rows]
-        result = self.warehouse.load(table, rows, mode=mode, window=window, run_id=run_id, count_by=contract.day_column)
+        result = self.warehouse.load(
+            table,
+            rows,
+            mode=mode,
+            window=window,
+            run_id=run_id,
+            count_by=contract.day_column,
+            **contract.load_options(),
+        )
         for day in self.days:
             day_result = result.by.get(day) or LoadResult(table=table.fullname, mode=mode)
             self._job_of(day).loaded(day_result)

@@ -216,12 +216,21 @@ class Warehouse:
         run_id: str | None = None,
         connection: Connection | None = None,
         count_by: str | None = None,
+        columns: Sequence[str] | None = None,
+        update_where: Callable[[sa.Table], sa.ColumnElement[bool]] | None = None,
     ) -> LoadResult:
         """Load ``rows`` (mappings keyed by column name) into ``table`` in one transaction.
 
         ``window`` (``replace_window`` only) bounds the rows that may be deleted: a mapping of
         column equalities or any boolean SQLAlchemy expression on ``table``. ``connection`` lets a
         caller put several loads in one transaction of its own.
+
+        ``columns`` restricts the load to these value columns (the key always loads): the table's
+        other columns keep what they hold on update and stay NULL on insert, so two loaders can
+        own different columns of one table (the databases check NOT NULL before the conflict: a
+        column left out must be nullable). ``update_where(table)`` guards updates: an existing
+        row is only changed where it holds (e.g. a lower-precedence source never overwrites a row
+        of a higher one); a guarded row counts as unchanged.
         """
         if mode not in LOAD_MODES:
             raise ValueError(f"unknown load mode {mode!r}; expected one of {LOAD_MODES}")
@@ -230,11 +239,19 @@ class Warehouse:
         if not table.primary_key.columns:
             raise ValueError(f"table {table.fullname} has no primary key")
         self.ensure_tables([table])
+        key_names = [c.name for c in table.primary_key.columns]
+        data_cols = [c for c in table.columns if c.name not in LINEAGE_COLUMNS]
+        if columns is not None:
+            unknown = sorted(set(columns) - {c.name for c in data_cols})
+            if unknown:
+                raise ValueError(f"{table.fullname} has no column {', '.join(map(repr, unknown))}")
+            data_cols = [c for c in data_cols if c.name in key_names or c.name in columns]
+        guard = update_where(table) if update_where is not None else None
         try:
             if connection is not None:
-                return self._load(connection, table, rows, mode, window, run_id, count_by)
+                return self._load(connection, table, rows, mode, window, run_id, count_by, data_cols, guard)
             with self.engine.begin() as conn:
-                return self._load(conn, table, rows, mode, window, run_id, count_by)
+                return self._load(conn, table, rows, mode, window, run_id, count_by, data_cols, guard)
         except (sa.exc.DBAPIError, self.engine.dialect.loaded_dbapi.Error) as exc:
             # COPY runs on the raw psycopg2 cursor: its errors arrive unwrapped by SQLAlchemy.
             orig = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
@@ -249,9 +266,10 @@ class Warehouse:
         mode: str,
         window: sa.ColumnElement[bool] | Mapping[str, Any] | None,
         run_id: str | None,
-        count_by: str | None = None,
+        count_by: str | None,
+        data_cols: list[sa.Column],
+        guard: sa.ColumnElement[bool] | None,
     ) -> LoadResult:
-        data_cols = [c for c in table.columns if c.name not in LINEAGE_COLUMNS]
         key_cols = [c.name for c in table.primary_key.columns]
         stage = _stage_table(table, data_cols)
         stage.create(conn)
@@ -269,12 +287,26 @@ class Warehouse:
         now = dt.datetime.now(dt.UTC)
         if self.dialect == "postgresql":
             created, updated, distinct = _pg_merge(
-                conn, table, stage, data_cols, key_cols, mode, now, run_id, received, self.pg_work_mem, by, count_by
+                conn,
+                table,
+                stage,
+                data_cols,
+                key_cols,
+                mode,
+                now,
+                run_id,
+                received,
+                self.pg_work_mem,
+                by,
+                count_by,
+                guard,
             )
         else:
             if by is not None:
-                _count_by(conn, table, stage, data_cols, key_cols, mode, by, count_by)  # type: ignore[arg-type]
-            created, updated, distinct = _sqlite_merge(conn, table, stage, data_cols, key_cols, mode, now, run_id)
+                _count_by(conn, table, stage, data_cols, key_cols, mode, by, count_by, guard)  # type: ignore[arg-type]
+            created, updated, distinct = _sqlite_merge(
+                conn, table, stage, data_cols, key_cols, mode, now, run_id, guard
+            )
         result.created, result.updated = created, updated
         result.unchanged = distinct - created - updated
         if mode == "replace_window":
@@ -454,15 +486,18 @@ def _copy_into(
 
 
 # -- merge -----------------------------------------------------------------------------------
-def _changed(table: sa.Table, excluded: Any, value_cols: Sequence[sa.Column]) -> sa.ColumnElement[bool]:
-    """True when any value column differs (NULL-safe). JSON is compared as its text."""
+def _changed(
+    table: sa.Table, excluded: Any, value_cols: Sequence[sa.Column], guard: sa.ColumnElement[bool] | None = None
+) -> sa.ColumnElement[bool]:
+    """True when any value column differs (NULL-safe) and the guard allows it. JSON is compared as its text."""
     terms = []
     for col in value_cols:
         left, right = table.c[col.name], excluded[col.name]
         if isinstance(col.type, sa.JSON):
             left, right = sa.cast(left, sa.Text), sa.cast(right, sa.Text)
         terms.append(left.is_distinct_from(right))
-    return sa.or_(*terms) if terms else sa.false()
+    changed = sa.or_(*terms) if terms else sa.false()
+    return changed if guard is None else sa.and_(guard, changed)
 
 
 def _upsert_stmt(
@@ -472,6 +507,7 @@ def _upsert_stmt(
     data_cols: Sequence[sa.Column],
     key_cols: Sequence[str],
     mode: str,
+    guard: sa.ColumnElement[bool] | None = None,
 ) -> Any:
     names = [c.name for c in data_cols] + list(LINEAGE_COLUMNS)
     stmt = dialect_insert(table).from_select(names, source)
@@ -483,7 +519,7 @@ def _upsert_stmt(
     set_ = {c.name: stmt.excluded[c.name] for c in value_cols}
     set_.update({n: stmt.excluded[n] for n in LINEAGE_COLUMNS})
     return stmt.on_conflict_do_update(
-        index_elements=key_cols, set_=set_, where=_changed(table, stmt.excluded, value_cols)
+        index_elements=key_cols, set_=set_, where=_changed(table, stmt.excluded, value_cols, guard)
     )
 
 
@@ -508,9 +544,10 @@ def _pg_merge(
     work_mem: str,
     by: dict[Any, LoadResult] | None = None,
     count_by: str | None = None,
+    guard: sa.ColumnElement[bool] | None = None,
 ) -> tuple[int, int, int]:
     def run(source: sa.Select) -> tuple[int, int]:
-        stmt = _upsert_stmt(pg.insert, table, source, data_cols, key_cols, mode)
+        stmt = _upsert_stmt(pg.insert, table, source, data_cols, key_cols, mode, guard)
         stmt = stmt.returning(sa.literal_column("(xmax = 0)", sa.Boolean).label("inserted"))
         merged = stmt.cte("merged")
         counts = sa.select(
@@ -528,7 +565,7 @@ def _pg_merge(
     distinct = conn.execute(sa.select(sa.func.count()).select_from(keys)).scalar_one()
     stage_rows = stage if distinct == received else _pg_last_per_key(stage, key_cols)
     if by is not None and count_by is not None:
-        _count_by(conn, table, stage_rows, data_cols, key_cols, mode, by, count_by)
+        _count_by(conn, table, stage_rows, data_cols, key_cols, mode, by, count_by, guard)
     created, updated = run(_source_select(stage_rows, data_cols, now, run_id))
     return created, updated, int(distinct)
 
@@ -549,12 +586,13 @@ def _sqlite_merge(
     mode: str,
     now: dt.datetime,
     run_id: str | None,
+    guard: sa.ColumnElement[bool] | None = None,
 ) -> tuple[int, int, int]:
     match = sa.and_(*[table.c[k] == stage.c[k] for k in key_cols])
     distinct = conn.execute(sa.select(sa.func.count()).select_from(stage)).scalar_one()
     created = conn.execute(sa.select(sa.func.count()).select_from(stage).where(~sa.exists().where(match))).scalar_one()
     source = _source_select(stage, data_cols, now, run_id).where(sa.true())
-    result = conn.execute(_upsert_stmt(sqlite_dialect.insert, table, source, data_cols, key_cols, mode))
+    result = conn.execute(_upsert_stmt(sqlite_dialect.insert, table, source, data_cols, key_cols, mode, guard))
     changed = max(result.rowcount, 0)
     updated = 0 if mode == "insert_missing" else changed - created
     return int(created), int(updated), int(distinct)
@@ -569,6 +607,7 @@ def _count_by(
     mode: str,
     by: dict[Any, LoadResult],
     count_by: str,
+    guard: sa.ColumnElement[bool] | None = None,
 ) -> None:
     """Created / updated / unchanged per value of ``count_by``, read before the merge in its transaction."""
     column = stage_rows.c[count_by]
@@ -581,7 +620,9 @@ def _count_by(
     updated: dict[Any, int] = {}
     if mode != "insert_missing" and value_cols:
         changed = sa.select(column, sa.func.count()).select_from(stage_rows.join(table, match))
-        updated = dict(conn.execute(changed.where(_changed(table, stage_rows.c, value_cols)).group_by(column)).all())
+        updated = dict(
+            conn.execute(changed.where(_changed(table, stage_rows.c, value_cols, guard)).group_by(column)).all()
+        )
     for value, n in distinct.items():
         entry = by.setdefault(value, LoadResult(table=table.fullname, mode=mode))
         entry.created, entry.updated = int(created.get(value, 0)), int(updated.get(value, 0))

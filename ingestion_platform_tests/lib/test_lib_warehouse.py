@@ -470,3 +470,49 @@ def test_count_by_gives_the_figures_per_day_of_one_load(warehouse: Warehouse) ->
     assert figures == {d1: (2, 0, 1, 1, 0), d2: (2, 1, 0, 0, 1)}
     assert (result.created, result.updated, result.unchanged, result.deleted) == (1, 1, 1, 1)
     assert {r["id"]: r["value"] for r in warehouse.fetch(sa.select(table))} == {1: "a", 2: "B", 4: "d", 5: "e2"}
+
+
+# -- column ownership and update guards -------------------------------------------------------------
+def owned_table() -> sa.Table:
+    return sa.Table(
+        "owned",
+        sa.MetaData(schema="wh_own"),
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("source", sa.String(10)),  # nullable: a load of the figures alone inserts no source
+        sa.Column("name", sa.Text),
+        sa.Column("day", sa.Date),
+        sa.Column("total", sa.Integer),
+        *lineage_columns(),
+    )
+
+
+def test_columns_limit_a_load_to_the_columns_it_owns(warehouse: Warehouse) -> None:
+    table = owned_table()
+    source_cols = ("source", "name")
+    first = warehouse.load(table, [{"id": 1, "source": "a", "name": "x"}, {"id": 2, "source": "a", "name": "y"}],
+                           columns=source_cols)  # fmt: skip
+    assert counts(first) == (2, 0, 0, 0, 0)
+    figures = warehouse.load(table, [{"id": 1, "total": 10}, {"id": 2, "total": 20}], columns=("total",))
+    assert counts(figures) == (0, 2, 0, 0, 0)
+    # the source loads again without the figures: they stay, and nothing counts as changed
+    again = warehouse.load(table, [{"id": 1, "source": "a", "name": "x"}, {"id": 2, "source": "a", "name": "Y"}],
+                           columns=source_cols)  # fmt: skip
+    assert counts(again) == (0, 1, 1, 0, 0)
+    assert {r["id"]: (r["name"], r["total"]) for r in warehouse.fetch(sa.select(table))} == {1: ("x", 10), 2: ("Y", 20)}
+    with pytest.raises(ValueError, match="no column 'nope'"):
+        warehouse.load(table, [], columns=("nope",))
+
+
+def test_update_where_guards_rows_of_another_source(warehouse: Warehouse) -> None:
+    table = owned_table()
+    warehouse.load(table, [{"id": 1, "source": "odoo", "name": "from odoo"}, {"id": 2, "source": "csv", "name": "old"}])
+    d = dt.date(2026, 1, 5)
+    rows = [{"id": 1, "source": "csv", "name": "from csv", "day": d},
+            {"id": 2, "source": "csv", "name": "new", "day": d},
+            {"id": 3, "source": "csv", "name": "fresh", "day": d}]  # fmt: skip
+    guard = lambda t: t.c.source == "csv"  # noqa: E731
+    result = warehouse.load(table, rows, update_where=guard, count_by="day")
+    assert counts(result) == (1, 1, 1, 0, 0)
+    assert (result.by[d].created, result.by[d].updated, result.by[d].unchanged) == (1, 1, 1)
+    names = {r["id"]: (r["source"], r["name"]) for r in warehouse.fetch(sa.select(table))}
+    assert names == {1: ("odoo", "from odoo"), 2: ("csv", "new"), 3: ("csv", "fresh")}
