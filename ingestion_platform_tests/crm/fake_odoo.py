@@ -49,7 +49,7 @@ _BASE_FIELDS: dict[str, dict[str, str]] = {
     "res.partner": {
         "name": "char", "display_name": "char", "email": "char", "phone": "char", "mobile": "char",
         "zip": "char", "city": "char", "country_id": "many2one", "is_company": "boolean",
-        "customer_rank": "integer", "category_id": "many2many", "active": "boolean", "parent_id": "many2one",
+        "customer_rank": "integer", "category_id": "many2many", "active": "boolean", "country_code": "char", "parent_id": "many2one",
         "company_id": "many2one", "vat": "char", "is_blacklisted": "boolean", "lang": "char",
     },
     "product.product": {
@@ -66,7 +66,7 @@ _BASE_FIELDS: dict[str, dict[str, str]] = {
         "order_id": "many2one", "product_id": "many2one", "name": "text", "product_uom_qty": "float",
         "product_uom": "many2one", "price_unit": "float", "price_subtotal": "float", "price_total": "float",
         "discount": "float", "currency_id": "many2one", "state": "selection", "order_partner_id": "many2one",
-        "qty_delivered": "float",
+        "qty_delivered": "float", "display_type": "selection",
     },
     "stock.quant": {
         "product_id": "many2one", "location_id": "many2one", "lot_id": "many2one", "quantity": "float",

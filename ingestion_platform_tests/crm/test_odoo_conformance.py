@@ -87,7 +87,9 @@ def fake17() -> Any:
 
 
 def _post(url: str, path: str, body: dict[str, Any], opener: Any = None) -> dict[str, Any]:
-    request = urllib.request.Request(url + path, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url + path, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
     with (opener or urllib.request.build_opener()).open(request, timeout=10) as response:
         assert response.status == 200
         return json.loads(response.read())
@@ -109,7 +111,11 @@ def _same_shape(recorded: Any, answered: Any, where: str) -> None:
             assert set(record) == set(result[0]), where
             assert SERVER_DATETIME.match(record["write_date"]), where
     elif isinstance(result, dict):
-        assert isinstance(mine, dict) and set(result) >= {k for k in mine if k in result} and mine.get("uid", 0) == result.get("uid", 0)
+        assert (
+            isinstance(mine, dict)
+            and set(result) >= {k for k in mine if k in result}
+            and mine.get("uid", 0) == result.get("uid", 0)
+        )
         if "server_version" in result:
             assert mine["server_version_info"] == result["server_version_info"], where
     else:
@@ -203,7 +209,9 @@ def check_wire(path: Path, fake: FakeOdoo) -> None:
         args = data["params"]["args"]
         assert data["params"]["service"] == "object" and args[4] == "search_read"
         with FakeOdoo(version=16, db=args[0], login="admin", password=args[2], uid=args[1]) as fake16:
-            fake16.create("res.partner", [{"name": "Deco Addict", "customer_rank": 3, "country_id": [233, "United States"]}])
+            fake16.create(
+                "res.partner", [{"name": "Deco Addict", "customer_rank": 3, "country_id": [233, "United States"]}]
+            )
             answer = _post(fake16.url, "/jsonrpc", data)
         recorded = json.loads((path.parent / "wire.search_read.response.json").read_text())
         _same_shape(recorded, answer, path.name)

@@ -26,7 +26,7 @@ class OdooModel:
 PARTNERS = OdooModel(
     "res.partner",
     ("id", "name", "email", "phone", "zip", "city", "country_id", "active", "is_company", "write_date"),
-    ("mobile", "customer_rank", "category_id", "is_blacklisted", "parent_id", "lang"),
+    ("mobile", "country_code", "customer_rank", "category_id", "is_blacklisted", "parent_id", "lang"),
     active=True,
 )
 PRODUCTS = OdooModel(
@@ -41,7 +41,8 @@ SALE_LINES = OdooModel(
     "sale.order.line",
     ("id", "order_id", "product_id", "product_uom_qty", "price_unit", "price_subtotal", "state", "write_date"),
     ("price_total", "product_uom", "order_partner_id", "discount", "currency_id"),
-    domain=(("state", "in", ["sale", "done"]),),  # confirmed orders (17 dropped 'done' for a lock flag)
+    # confirmed orders (17 dropped 'done' for a lock flag); section and note lines carry no product
+    domain=(("state", "in", ["sale", "done"]), ("display_type", "=", False)),
 )
 ORDERS = OdooModel("sale.order", ("id", "name", "partner_id", "date_order"), ("team_id",))
 QUANTS = OdooModel(
