@@ -47,46 +47,112 @@ DATETIME = "%Y-%m-%d %H:%M:%S"
 # field name -> type, per model (the fields the tests and the sync use; real servers have ~150)
 _BASE_FIELDS: dict[str, dict[str, str]] = {
     "res.partner": {
-        "name": "char", "display_name": "char", "email": "char", "phone": "char", "mobile": "char",
-        "zip": "char", "city": "char", "country_id": "many2one", "is_company": "boolean",
-        "customer_rank": "integer", "category_id": "many2many", "active": "boolean", "country_code": "char", "parent_id": "many2one",
-        "company_id": "many2one", "vat": "char", "is_blacklisted": "boolean", "lang": "char",
+        "name": "char",
+        "display_name": "char",
+        "email": "char",
+        "phone": "char",
+        "mobile": "char",
+        "zip": "char",
+        "city": "char",
+        "country_id": "many2one",
+        "is_company": "boolean",
+        "customer_rank": "integer",
+        "category_id": "many2many",
+        "active": "boolean",
+        "country_code": "char",
+        "parent_id": "many2one",
+        "company_id": "many2one",
+        "vat": "char",
+        "is_blacklisted": "boolean",
+        "lang": "char",
     },
     "product.product": {
-        "name": "char", "display_name": "char", "default_code": "char", "barcode": "char",
-        "list_price": "float", "standard_price": "float", "uom_id": "many2one", "categ_id": "many2one",
-        "type": "selection", "active": "boolean", "product_tmpl_id": "many2one", "volume": "float",
+        "name": "char",
+        "display_name": "char",
+        "default_code": "char",
+        "barcode": "char",
+        "list_price": "float",
+        "standard_price": "float",
+        "uom_id": "many2one",
+        "categ_id": "many2one",
+        "type": "selection",
+        "active": "boolean",
+        "product_tmpl_id": "many2one",
+        "volume": "float",
         "description_sale": "text",
     },
-    "uom.uom": {"name": "char", "factor": "float", "uom_type": "selection", "category_id": "many2one",
-                "active": "boolean"},
-    "sale.order": {"name": "char", "partner_id": "many2one", "date_order": "datetime", "state": "selection",
-                   "team_id": "many2one"},
+    "uom.uom": {
+        "name": "char",
+        "factor": "float",
+        "uom_type": "selection",
+        "category_id": "many2one",
+        "active": "boolean",
+    },
+    "sale.order": {
+        "name": "char",
+        "partner_id": "many2one",
+        "date_order": "datetime",
+        "state": "selection",
+        "team_id": "many2one",
+    },
     "sale.order.line": {
-        "order_id": "many2one", "product_id": "many2one", "name": "text", "product_uom_qty": "float",
-        "product_uom": "many2one", "price_unit": "float", "price_subtotal": "float", "price_total": "float",
-        "discount": "float", "currency_id": "many2one", "state": "selection", "order_partner_id": "many2one",
-        "qty_delivered": "float", "display_type": "selection",
+        "order_id": "many2one",
+        "product_id": "many2one",
+        "name": "text",
+        "product_uom_qty": "float",
+        "product_uom": "many2one",
+        "price_unit": "float",
+        "price_subtotal": "float",
+        "price_total": "float",
+        "discount": "float",
+        "currency_id": "many2one",
+        "state": "selection",
+        "order_partner_id": "many2one",
+        "qty_delivered": "float",
+        "display_type": "selection",
     },
     "stock.quant": {
-        "product_id": "many2one", "location_id": "many2one", "lot_id": "many2one", "quantity": "float",
-        "reserved_quantity": "float", "inventory_quantity": "float", "in_date": "datetime",
-        "company_id": "many2one", "last_count_date": "date", "warehouse_id": "many2one",
+        "product_id": "many2one",
+        "location_id": "many2one",
+        "lot_id": "many2one",
+        "quantity": "float",
+        "reserved_quantity": "float",
+        "inventory_quantity": "float",
+        "in_date": "datetime",
+        "company_id": "many2one",
+        "last_count_date": "date",
+        "warehouse_id": "many2one",
     },
-    "stock.location": {"name": "char", "complete_name": "char", "usage": "selection", "active": "boolean",
-                       "warehouse_id": "many2one"},
+    "stock.location": {
+        "name": "char",
+        "complete_name": "char",
+        "usage": "selection",
+        "active": "boolean",
+        "warehouse_id": "many2one",
+    },
     "mail.message": {
-        "model": "char", "res_id": "integer", "date": "datetime", "subject": "char", "body": "html",
-        "message_type": "selection", "subtype_id": "many2one", "author_id": "many2one",
+        "model": "char",
+        "res_id": "integer",
+        "date": "datetime",
+        "subject": "char",
+        "body": "html",
+        "message_type": "selection",
+        "subtype_id": "many2one",
+        "author_id": "many2one",
         "record_name": "char",
     },
-}  # fmt: skip
+}
 _COMMON = {"id": "integer", "create_date": "datetime", "write_date": "datetime"}
 _DESCRIPTIONS = {
-    "res.partner": "Contact", "product.product": "Product Variant", "sale.order.line": "Sales Order Line",
-    "stock.quant": "Quants", "mail.message": "Message", "uom.uom": "Product Unit of Measure",
-    "sale.order": "Sales Order", "stock.location": "Inventory Locations",
-}  # fmt: skip
+    "res.partner": "Contact",
+    "product.product": "Product Variant",
+    "sale.order.line": "Sales Order Line",
+    "stock.quant": "Quants",
+    "mail.message": "Message",
+    "uom.uom": "Product Unit of Measure",
+    "sale.order": "Sales Order",
+    "stock.location": "Inventory Locations",
+}
 _ACTIVE_MODELS = {"res.partner", "product.product", "uom.uom", "stock.location"}
 
 
@@ -156,9 +222,17 @@ class Transaction:
 class FakeOdoo:
     """An Odoo-shaped JSON-RPC server: ``start()`` it, point odoorpc at ``host``/``port``."""
 
-    def __init__(self, *, version: int = 17, db: str = "estate", login: str = "sync@estate.example",
-                 password: str = "web-password", api_key: str = "0123456789abcdef-api-key", uid: int = 2,
-                 now: dt.datetime | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        *,
+        version: int = 17,
+        db: str = "estate",
+        login: str = "sync@estate.example",
+        password: str = "web-password",
+        api_key: str = "0123456789abcdef-api-key",
+        uid: int = 2,
+        now: dt.datetime | None = None,
+    ) -> None:
         self.version = version
         self.db = db
         self.login = login
@@ -280,8 +354,12 @@ class FakeOdoo:
 
     # -- RPC ----------------------------------------------------------------------------------------
     def dispatch(self, path: str, params: dict[str, Any], session: str | None) -> tuple[Any, str | None]:
-        info = {"server_version": f"{self.version}.0", "server_version_info": [self.version, 0, 0, "final", 0, ""],
-                "server_serie": f"{self.version}.0", "protocol_version": 1}  # fmt: skip
+        info = {
+            "server_version": f"{self.version}.0",
+            "server_version_info": [self.version, 0, 0, "final", 0, ""],
+            "server_serie": f"{self.version}.0",
+            "protocol_version": 1,
+        }
         if path == "/web/webclient/version_info":
             return info, None
         if path == "/web/database/list":
@@ -293,8 +371,14 @@ class FakeOdoo:
                 raise _access_denied()
             session_id = uuid.uuid4().hex
             self._sessions.add(session_id)
-            return {"uid": self.uid, "db": self.db, "username": self.login, "server_version": info["server_version"],
-                    "server_version_info": info["server_version_info"], "user_context": {"lang": "en_US", "tz": "Europe/Paris", "uid": self.uid}}, session_id  # fmt: skip
+            return {
+                "uid": self.uid,
+                "db": self.db,
+                "username": self.login,
+                "server_version": info["server_version"],
+                "server_version_info": info["server_version_info"],
+                "user_context": {"lang": "en_US", "tz": "Europe/Paris", "uid": self.uid},
+            }, session_id
         if path == "/web/dataset/call_kw" or path.startswith("/web/dataset/call_kw/"):
             if session not in self._sessions:
                 raise RpcFault("odoo.http.SessionExpiredException", "Session expired", code=100)
@@ -319,9 +403,12 @@ class FakeOdoo:
     def _service(self, service: Any, method: Any, args: list[Any]) -> Any:
         if service == "common":
             if method == "version":
-                return {"server_version": f"{self.version}.0",
-                        "server_version_info": [self.version, 0, 0, "final", 0, ""],
-                        "server_serie": f"{self.version}.0", "protocol_version": 1}  # fmt: skip
+                return {
+                    "server_version": f"{self.version}.0",
+                    "server_version_info": [self.version, 0, 0, "final", 0, ""],
+                    "server_serie": f"{self.version}.0",
+                    "protocol_version": 1,
+                }
             if method in ("login", "authenticate"):
                 db, login, password = args[0], args[1], args[2]
                 self._check_db(db)
@@ -358,8 +445,9 @@ class FakeOdoo:
         if method in ("search_read", "search", "search_count"):
             domain = args[0] if args else kwargs.get("domain", [])
             context = kwargs.get("context") or {}
-            ids = self._search(model, domain, context, kwargs.get("order") or "id asc",
-                               kwargs.get("offset") or 0, kwargs.get("limit"))  # fmt: skip
+            ids = self._search(
+                model, domain, context, kwargs.get("order") or "id asc", kwargs.get("offset") or 0, kwargs.get("limit")
+            )
             if method == "search":
                 return ids
             if method == "search_count":
@@ -394,8 +482,9 @@ class FakeOdoo:
             out[name] = value
         return out
 
-    def _search(self, model: str, domain: list[Any], context: dict[str, Any], order: str, offset: int,
-                limit: int | None) -> list[int]:  # fmt: skip
+    def _search(
+        self, model: str, domain: list[Any], context: dict[str, Any], order: str, offset: int, limit: int | None
+    ) -> list[int]:
         fields = fields_of(model, self.version)
         active_test = context.get("active_test", True) and "active" in fields
         if active_test and not any(isinstance(t, (list, tuple)) and t[0] == "active" for t in domain):

@@ -19,30 +19,47 @@ from ingestion_platform.lib.warehouse import WarehouseResource, get_warehouse
 from ingestion_platform_tests.crm.fake_odoo import FakeOdoo
 from ingestion_platform_tests.crm.odoo_helpers import DAY, seed_estate
 
-ALL = [assets.odoo_customers, assets.odoo_products, assets.odoo_sales_lines, assets.odoo_stock_levels,
-       assets.odoo_contact_history]  # fmt: skip
+ALL = [
+    assets.odoo_customers,
+    assets.odoo_products,
+    assets.odoo_sales_lines,
+    assets.odoo_stock_levels,
+    assets.odoo_contact_history,
+]
 
 
 def resources(fake: FakeOdoo, url: str, data: Path, **extra: Any) -> dict[str, Any]:
-    api = OdooApi(url=fake.url, db=fake.db, user=fake.login, api_key=fake.api_key, sync_lag_s=300,
-                  max_attempts=1, **extra)  # fmt: skip
-    return {"odoo_api": api, "warehouse": WarehouseResource(database_url=url),
-            "raw_store": RawStoreResource(data_dir=str(data))}  # fmt: skip
+    api = OdooApi(
+        url=fake.url, db=fake.db, user=fake.login, api_key=fake.api_key, sync_lag_s=300, max_attempts=1, **extra
+    )
+    return {
+        "odoo_api": api,
+        "warehouse": WarehouseResource(database_url=url),
+        "raw_store": RawStoreResource(data_dir=str(data)),
+    }
 
 
-def materialize(res: dict[str, Any], day: dt.date = DAY, last: dt.date | None = None, selection: list | None = None,
-                replay: bool = False) -> dg.ExecuteInProcessResult:  # fmt: skip
+def materialize(
+    res: dict[str, Any],
+    day: dt.date = DAY,
+    last: dt.date | None = None,
+    selection: list | None = None,
+    replay: bool = False,
+) -> dg.ExecuteInProcessResult:
     chosen = selection or ALL
     kwargs: dict[str, Any] = {}
     if last is None:
         kwargs["partition_key"] = day.isoformat()
     else:
-        kwargs["tags"] = {"dagster/asset_partition_range_start": day.isoformat(),
-                          "dagster/asset_partition_range_end": last.isoformat()}  # fmt: skip
+        kwargs["tags"] = {
+            "dagster/asset_partition_range_start": day.isoformat(),
+            "dagster/asset_partition_range_end": last.isoformat(),
+        }
     if replay:
         kwargs["run_config"] = {"ops": {a.op.name: {"config": {"reprocess_from_raw": True}} for a in chosen}}
-    return dg.materialize(chosen, resources=res, instance=dg.DagsterInstance.ephemeral(), raise_on_error=False,
-                          **kwargs)  # fmt: skip
+    return dg.materialize(
+        chosen, resources=res, instance=dg.DagsterInstance.ephemeral(), raise_on_error=False, **kwargs
+    )
 
 
 def rows(url: str, table: sa.Table) -> dict[str, dict[str, Any]]:
@@ -66,7 +83,11 @@ def test_the_five_tables_from_odoo(fake: FakeOdoo, warehouse_url: str, tmp_path:
     assert set(customers) == {"odoo-1", "odoo-2", "odoo-3"}
     jeanne = customers["odoo-1"]
     assert (jeanne["first_name"], jeanne["last_name"], jeanne["email"], jeanne["phone"]) == (
-        "Jeanne", "Martin", "jeanne.martin@example.fr", "+33612345678")  # fmt: skip
+        "Jeanne",
+        "Martin",
+        "jeanne.martin@example.fr",
+        "+33612345678",
+    )
     assert (jeanne["zip_code"], jeanne["country"], jeanne["partition_day"]) == ("68000", "FR", DAY)
     assert customers["odoo-3"]["active"] is False and customers["odoo-3"]["email"] is None  # archived, false-for-empty
     assert customers["odoo-2"]["last_name"] == "Cave du Rhin" and customers["odoo-2"]["is_company"] is True
@@ -85,7 +106,11 @@ def test_the_five_tables_from_odoo(fake: FakeOdoo, warehouse_url: str, tmp_path:
     assert eq == {"odoo-1": 24, "odoo-2": 6, "odoo-3": 6, "odoo-4": None, "odoo-5": None}
     first = lines["odoo-1"]
     assert (first["customer_key"], first["order_ref"], first["channel"], first["date_sale"]) == (
-        "odoo-1", "S00042", "Caveau", DAY)  # fmt: skip
+        "odoo-1",
+        "S00042",
+        "Caveau",
+        DAY,
+    )
     assert first["product_key"] == products["1"]["product_key"]
     assert first["cost_total"] == decimal.Decimal("148.80")  # 24 bottles x 6.20
     assert first["price_total"] == 400

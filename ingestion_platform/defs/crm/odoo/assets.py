@@ -102,9 +102,14 @@ class Sync:
             began = time.monotonic()
             records = read()
             body = json.dumps(records, ensure_ascii=False).encode()
-            return Fetched(url=f"{self.client.url}/jsonrpc", status=200, body=body,
-                           headers={"content-type": "application/json"}, attempts=1,
-                           elapsed_s=time.monotonic() - began)  # fmt: skip
+            return Fetched(
+                url=f"{self.client.url}/jsonrpc",
+                status=200,
+                body=body,
+                headers={"content-type": "application/json"},
+                attempts=1,
+                elapsed_s=time.monotonic() - began,
+            )
 
         body = self.load.land(name, fetch)
         assert body is not None
@@ -125,7 +130,7 @@ class Sync:
                 name,
                 lambda last=last: self.client.keyset(
                     spec.name, domain, self.fields(spec, extra), page_size=self.page_size, after_id=last
-                ),  # fmt: skip
+                ),
             )
             yield name, body, records
             if len(records) < self.page_size:
@@ -140,8 +145,9 @@ class Sync:
             last = 0
             fields = self.fields(spec)
             while True:
-                page = self.client.keyset(spec.name, [*spec.domain, *domain], fields, page_size=self.page_size,
-                                          after_id=last)  # fmt: skip
+                page = self.client.keyset(
+                    spec.name, [*spec.domain, *domain], fields, page_size=self.page_size, after_id=last
+                )
                 out += page
                 if len(page) < self.page_size:
                     return out
@@ -159,9 +165,10 @@ class Sync:
         assert self.load is not None
         volume_field = self.api.volume_field or None
         parsed = self.load.parse(
-            name, json.dumps(records).encode(),
+            name,
+            json.dumps(records).encode(),
             lambda data: parse.parse_products(data, name, uoms=self.uoms(), volume_field=volume_field),
-        )  # fmt: skip
+        )
         if parsed is None:
             return None
         rows = list(assign_product_keys(self.load.warehouse, parsed, parse.SOURCE, run_id=self.run.run_id))
@@ -180,7 +187,7 @@ class Sync:
                 name,
                 lambda: self.client.search_read(
                     spec.name, [("id", "in", missing)], self.fields(spec, extra), limit=len(missing)
-                ),  # fmt: skip
+                ),
             )
             self.keyed_products(name, records)
         return self._products
@@ -201,9 +208,17 @@ def _ids(records: list[dict[str, Any]], field: str) -> set[int]:
 PageFn = Callable[[Sync, str, list[dict[str, Any]]], Callable[[Any], Parsed]]
 
 
-def sync_model(context: dg.AssetExecutionContext, config: LoadConfig, api: OdooApi, warehouse: WarehouseResource,
-               raw_store: RawStoreResource, spec: OdooModel, table: sa.Table, page_parser: PageFn | None,
-               extra: Sequence[str] = ()) -> Iterator[Any]:  # fmt: skip
+def sync_model(
+    context: dg.AssetExecutionContext,
+    config: LoadConfig,
+    api: OdooApi,
+    warehouse: WarehouseResource,
+    raw_store: RawStoreResource,
+    spec: OdooModel,
+    table: sa.Table,
+    page_parser: PageFn | None,
+    extra: Sequence[str] = (),
+) -> Iterator[Any]:
     """The load loop of one Odoo asset (see the module docstring)."""
     run = SourceRun(context, ODOO, config=config, warehouse=warehouse, raw_store=raw_store, provider=api.provider)
     sync = Sync(run, api, config.reprocess_from_raw)
@@ -264,8 +279,7 @@ def odoo_customers(
 ) -> Iterator[Any]:
     """Odoo partners (`res.partner`, archived included) as `crm.customers`: names, normalised e-mail and
     E.164 phone, postcode, city, country, segment, e-mail opt-out (blacklist), active."""
-    yield from sync_model(context, config, odoo_api, warehouse, raw_store, models.PARTNERS, tables.customers,
-                          _partners)  # fmt: skip
+    yield from sync_model(context, config, odoo_api, warehouse, raw_store, models.PARTNERS, tables.customers, _partners)
 
 
 @dg.asset(**ODOO.asset(ODOO_PRODUCTS, tables=[tables.PRODUCT_CATALOG_CONTRACT]))
@@ -281,8 +295,9 @@ def odoo_products(
     unit of measure, or name/code; unknown is left NULL) and units per pack (Dozens = 12, custom UoMs by
     their ratio)."""
     extra = [odoo_api.resolved().volume_field] if odoo_api.resolved().volume_field else []
-    yield from sync_model(context, config, odoo_api, warehouse, raw_store, models.PRODUCTS, tables.product_catalog,
-                          None, extra)  # fmt: skip
+    yield from sync_model(
+        context, config, odoo_api, warehouse, raw_store, models.PRODUCTS, tables.product_catalog, None, extra
+    )
 
 
 @dg.asset(**ODOO.asset(ODOO_SALES_LINES, tables=[tables.SALES_LINES_CONTRACT], deps=_BASE))
@@ -296,8 +311,9 @@ def odoo_sales_lines(
     """Lines of confirmed Odoo orders (`sale.order.line`, state sale/done) as `crm.sales_lines`: order,
     customer, product_key, order day (Paris), quantities in units and 75 cl equivalents, prices before
     tax, cost and margin, channel (sales team)."""
-    yield from sync_model(context, config, odoo_api, warehouse, raw_store, models.SALE_LINES, tables.sales_lines,
-                          _sales)  # fmt: skip
+    yield from sync_model(
+        context, config, odoo_api, warehouse, raw_store, models.SALE_LINES, tables.sales_lines, _sales
+    )
 
 
 @dg.asset(**ODOO.asset(ODOO_STOCK_LEVELS, tables=[tables.STOCK_LEVELS_CONTRACT], deps=_BASE))
@@ -311,8 +327,7 @@ def odoo_stock_levels(
     """Odoo stock on hand (`stock.quant` of internal locations) as `crm.stock_levels`: quantity, reserved,
     available, 75 cl equivalents, last count date. Quants Odoo deletes once empty are marked by the
     deletion reconciliation."""
-    yield from sync_model(context, config, odoo_api, warehouse, raw_store, models.QUANTS, tables.stock_levels,
-                          _quants)  # fmt: skip
+    yield from sync_model(context, config, odoo_api, warehouse, raw_store, models.QUANTS, tables.stock_levels, _quants)
 
 
 @dg.asset(**ODOO.asset(ODOO_CONTACT_HISTORY, tables=[tables.CONTACT_HISTORY_CONTRACT], deps=_BASE))
@@ -325,5 +340,6 @@ def odoo_contact_history(
 ) -> Iterator[Any]:
     """Messages on Odoo partners (`mail.message` of model res.partner: e-mails, notes, SMS) as
     `crm.contact_history`."""
-    yield from sync_model(context, config, odoo_api, warehouse, raw_store, models.MESSAGES, tables.contact_history,
-                          _messages)  # fmt: skip
+    yield from sync_model(
+        context, config, odoo_api, warehouse, raw_store, models.MESSAGES, tables.contact_history, _messages
+    )

@@ -46,8 +46,9 @@ RETRY_STATUSES = (429, 500, 502, 503, 504)
 class OdooError(RecordError):
     """Odoo answered with an error; the message names what is wrong (never the API key)."""
 
-    def __init__(self, message: str, *, request: str | None = None, field: str | None = None,
-                 odoo_name: str | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, message: str, *, request: str | None = None, field: str | None = None, odoo_name: str | None = None
+    ) -> None:
         super().__init__(message, request=request, field=field)
         self.odoo_name = odoo_name
 
@@ -91,8 +92,16 @@ _FIELD_IN_LEAF = re.compile(r"Invalid field ([\w.]+)\.(\w+) in leaf")
 _ACCESS = re.compile(r"\(([\w.]+)\) records")
 
 
-def odoo_error(name: str | None, message: str, *, db: str | None = None, login: str | None = None,
-               model: str | None = None, request: str | None = None, code: int | None = None) -> OdooError:  # fmt: skip
+def odoo_error(
+    name: str | None,
+    message: str,
+    *,
+    db: str | None = None,
+    login: str | None = None,
+    model: str | None = None,
+    request: str | None = None,
+    code: int | None = None,
+) -> OdooError:
     """The clear error for an Odoo error ``name`` (``data.name``; None for an XML-RPC fault) and message.
 
     ``message`` is ``data.message`` of a JSON-RPC error, or the ``faultString`` of an XML-RPC fault
@@ -105,8 +114,9 @@ def odoo_error(name: str | None, message: str, *, db: str | None = None, login: 
         return OdooAccessDenied(
             f"Odoo refused the credentials of user {login!r} on database {db!r} (AccessDenied): "
             "check ODOO_USER and ODOO_API_KEY",
-            request=where, odoo_name=name or "AccessDenied",
-        )  # fmt: skip
+            request=where,
+            odoo_name=name or "AccessDenied",
+        )
     if found := _UNKNOWN_DB.search(text):
         return OdooUnknownDatabase(
             f"Odoo has no database {found.group(1)!r}: check ODOO_DB", request=where, odoo_name=name
@@ -117,20 +127,23 @@ def odoo_error(name: str | None, message: str, *, db: str | None = None, login: 
         )
     if found := _FIELD_IN_FIELDS.search(text):
         field, owner = found.group(1), found.group(2)
-        return OdooUnknownField(f"Odoo model {owner!r} has no field {field!r}", request=where, field=field,
-                                odoo_name=name)  # fmt: skip
+        return OdooUnknownField(
+            f"Odoo model {owner!r} has no field {field!r}", request=where, field=field, odoo_name=name
+        )
     if found := _FIELD_IN_LEAF.search(text):
         owner, field = found.group(1), found.group(2)
-        return OdooUnknownField(f"Odoo model {owner!r} has no field {field!r} (in the domain)", request=where,
-                                field=field, odoo_name=name)  # fmt: skip
+        return OdooUnknownField(
+            f"Odoo model {owner!r} has no field {field!r} (in the domain)", request=where, field=field, odoo_name=name
+        )
     if name.endswith("AccessError"):
         denied = _ACCESS.search(text)
         what = denied.group(1) if denied else model
         first = text.strip().splitlines()[0] if text.strip() else name
         return OdooAccessRight(
             f"user {login!r} may not read Odoo model {what!r}: {first} (grant the user read access to it)",
-            request=where, odoo_name=name,
-        )  # fmt: skip
+            request=where,
+            odoo_name=name,
+        )
     if name.endswith("SessionExpiredException") or code == 100:
         return OdooSessionExpired(f"Odoo session expired: {text}", request=where, odoo_name=name)
     return OdooServerError(f"Odoo error {name or 'fault'}: {text.strip()[:500]}", request=where, odoo_name=name)
@@ -139,8 +152,9 @@ def odoo_error(name: str | None, message: str, *, db: str | None = None, login: 
 def error_from_rpc(error: Mapping[str, Any], **context: Any) -> OdooError:
     """:func:`odoo_error` for a JSON-RPC ``error`` object (``{code, message, data: {name, message}}``)."""
     data = error.get("data") or {}
-    return odoo_error(data.get("name"), data.get("message") or error.get("message") or "", code=error.get("code"),
-                      **context)  # fmt: skip
+    return odoo_error(
+        data.get("name"), data.get("message") or error.get("message") or "", code=error.get("code"), **context
+    )
 
 
 class _DateRecorder(urllib.request.BaseHandler):
@@ -191,11 +205,23 @@ def redact(url: str) -> str:
 class OdooClient:
     """One authenticated Odoo user over ``/jsonrpc`` (see the module docstring)."""
 
-    def __init__(self, url: str, db: str, login: str, api_key: str, *, timeout_s: float = 30.0,
-                 max_attempts: int = 4, backoff_base_s: float = 0.5) -> None:  # fmt: skip
+    def __init__(
+        self,
+        url: str,
+        db: str,
+        login: str,
+        api_key: str,
+        *,
+        timeout_s: float = 30.0,
+        max_attempts: int = 4,
+        backoff_base_s: float = 0.5,
+    ) -> None:
         if not url or not db or not login or not api_key:
-            missing = [n for n, v in (("ODOO_URL", url), ("ODOO_DB", db), ("ODOO_USER", login),
-                                      ("ODOO_API_KEY", api_key)) if not v]  # fmt: skip
+            missing = [
+                n
+                for n, v in (("ODOO_URL", url), ("ODOO_DB", db), ("ODOO_USER", login), ("ODOO_API_KEY", api_key))
+                if not v
+            ]
             raise OdooAccessDenied(f"Odoo is not configured: set {', '.join(missing)}")
         host, protocol, port = endpoint(url)
         logger = logging.getLogger("odoorpc")
@@ -266,8 +292,9 @@ class OdooClient:
             self._odoo.login(self.db, self.login_name, self._key)
         except odoorpc.error.RPCError as exc:
             if not isinstance(exc.info, Mapping):  # "Wrong login ID or password": login answered false
-                exc = odoorpc.error.RPCError("Access Denied", {"data": {"name": "odoo.exceptions.AccessDenied",
-                                                                          "message": "Access Denied"}})  # fmt: skip
+                exc = odoorpc.error.RPCError(
+                    "Access Denied", {"data": {"name": "odoo.exceptions.AccessDenied", "message": "Access Denied"}}
+                )
             raise self._mapped(exc, "common.login") from None
         self.uid = int(self._odoo.env.uid)
         return self.uid
@@ -292,17 +319,20 @@ class OdooClient:
         available = self.fields(model)
         for name in required:
             if name not in available:
-                raise OdooUnknownField(f"Odoo model {model!r} has no field {name!r}", request=f"{model} fields_get",
-                                       field=name)  # fmt: skip
+                raise OdooUnknownField(
+                    f"Odoo model {model!r} has no field {name!r}", request=f"{model} fields_get", field=name
+                )
         return list(dict.fromkeys([*required, *(n for n in optional if n in available)]))
 
-    def search_read(self, model: str, domain: Sequence[Any], fields: Sequence[str], *, limit: int = 1000,
-                    order: str = "id asc") -> list[dict[str, Any]]:  # fmt: skip
+    def search_read(
+        self, model: str, domain: Sequence[Any], fields: Sequence[str], *, limit: int = 1000, order: str = "id asc"
+    ) -> list[dict[str, Any]]:
         kwargs = {"fields": list(fields), "limit": limit, "order": order, "context": {"active_test": False}}
         return self.execute_kw(model, "search_read", [list(domain)], kwargs)
 
-    def keyset(self, model: str, domain: Sequence[Any], fields: Sequence[str], *, page_size: int = 1000,
-               after_id: int = 0) -> list[dict[str, Any]]:  # fmt: skip
+    def keyset(
+        self, model: str, domain: Sequence[Any], fields: Sequence[str], *, page_size: int = 1000, after_id: int = 0
+    ) -> list[dict[str, Any]]:
         """One page: records of ``domain`` with ``id > after_id``, ordered by id (never an offset)."""
         return self.search_read(model, [*domain, ("id", ">", after_id)], fields, limit=page_size)
 

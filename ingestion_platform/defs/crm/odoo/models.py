@@ -31,11 +31,22 @@ PARTNERS = OdooModel(
 )
 PRODUCTS = OdooModel(
     "product.product",
-    ("id", "name", "default_code", "list_price", "standard_price", "uom_id", "categ_id", "type", "active",
-     "product_tmpl_id", "write_date"),
+    (
+        "id",
+        "name",
+        "default_code",
+        "list_price",
+        "standard_price",
+        "uom_id",
+        "categ_id",
+        "type",
+        "active",
+        "product_tmpl_id",
+        "write_date",
+    ),
     ("detailed_type", "is_storable", "barcode", "description_sale"),
     active=True,
-)  # fmt: skip
+)
 UOMS = OdooModel("uom.uom", ("id", "name", "factor", "uom_type"), ("factor_inv", "category_id"), active=True)
 SALE_LINES = OdooModel(
     "sale.order.line",

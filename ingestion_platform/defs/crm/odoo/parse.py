@@ -31,8 +31,15 @@ SOURCE = "odoo"
 PARIS = ZoneInfo(TIMEZONE)
 FIRST = dt.date.fromisoformat(FIRST_DAY)
 _HTML = re.compile(r"<[^>]+>")
-_CHANNELS = {"email": "email", "comment": "note", "sms": "sms", "notification": "notification",
-             "user_notification": "notification", "auto_comment": "email", "whatsapp_message": "whatsapp"}  # fmt: skip
+_CHANNELS = {
+    "email": "email",
+    "comment": "note",
+    "sms": "sms",
+    "notification": "notification",
+    "user_notification": "notification",
+    "auto_comment": "email",
+    "whatsapp_message": "whatsapp",
+}
 
 
 @dataclass(frozen=True)
@@ -144,8 +151,13 @@ def partition_day(written: dt.datetime) -> dt.date:
     return max(written.astimezone(PARIS).date(), FIRST)
 
 
-def _each(model: str, records: Sequence[Mapping[str, Any]], request: str | None,
-          table: str, fn: Callable[[_Record], dict[str, Any] | None]) -> Parsed[list[dict[str, Any]]]:  # fmt: skip
+def _each(
+    model: str,
+    records: Sequence[Mapping[str, Any]],
+    request: str | None,
+    table: str,
+    fn: Callable[[_Record], dict[str, Any] | None],
+) -> Parsed[list[dict[str, Any]]]:
     rows: list[dict[str, Any]] = []
     rejects: list[Reject] = []
     if not isinstance(records, list):
@@ -167,8 +179,16 @@ def _each(model: str, records: Sequence[Mapping[str, Any]], request: str | None,
                 except RecordError:
                     day = None
             rid = raw.get("id") if isinstance(raw, Mapping) else None
-            rejects.append(Reject(error, record=raw, table=table, day=day, name=f"{model}__{rid or f'#{index}'}",
-                                  key={tables.KEYS[table.split(".")[-1]]: f"{SOURCE}-{rid}"} if rid else None))  # fmt: skip
+            rejects.append(
+                Reject(
+                    error,
+                    record=raw,
+                    table=table,
+                    day=day,
+                    name=f"{model}__{rid or f'#{index}'}",
+                    key={tables.KEYS[table.split(".")[-1]]: f"{SOURCE}-{rid}"} if rid else None,
+                )
+            )
     return Parsed(rows, rejects)
 
 
@@ -230,9 +250,13 @@ def is_storable(record: Mapping[str, Any]) -> bool:
     return (record.get("detailed_type") or record.get("type")) == "product"
 
 
-def parse_products(records: Sequence[Mapping[str, Any]], request: str | None = None, *,
-                   uoms: Mapping[int, tuple[float, str | None]] | None = None, volume_field: str | None = None,
-                   ) -> Parsed[list[dict[str, Any]]]:  # fmt: skip
+def parse_products(
+    records: Sequence[Mapping[str, Any]],
+    request: str | None = None,
+    *,
+    uoms: Mapping[int, tuple[float, str | None]] | None = None,
+    volume_field: str | None = None,
+) -> Parsed[list[dict[str, Any]]]:
     """``product_catalog`` rows with a candidate ``product_key`` (``keys.assign_product_keys`` keeps the
     first key for ever). The volume comes from ``volume_field`` (a configured field, in cl, or a text
     such as ``75cl``), else the unit of measure's name, else the product's name or code; else unknown."""
@@ -279,7 +303,7 @@ def product_infos(rows: Sequence[Mapping[str, Any]], uom_of: Mapping[str, float]
     return {
         int(r["source_id"]): ProductInfo(
             r["product_key"], r["volume_cl"], r["units_per_pack"], r["cost_price"], uom_of.get(r["source_id"], 1.0)
-        )  # fmt: skip
+        )
         for r in rows
     }
 
@@ -299,9 +323,14 @@ def _quantity(value: decimal.Decimal | None) -> decimal.Decimal | None:
 
 
 # -- sales lines -----------------------------------------------------------------------------------
-def parse_sales_lines(records: Sequence[Mapping[str, Any]], request: str | None = None, *,
-                      orders: Mapping[int, Mapping[str, Any]], products: Mapping[int, ProductInfo],
-                      uoms: Mapping[int, tuple[float, str | None]] | None = None) -> Parsed[list[dict[str, Any]]]:  # fmt: skip
+def parse_sales_lines(
+    records: Sequence[Mapping[str, Any]],
+    request: str | None = None,
+    *,
+    orders: Mapping[int, Mapping[str, Any]],
+    products: Mapping[int, ProductInfo],
+    uoms: Mapping[int, tuple[float, str | None]] | None = None,
+) -> Parsed[list[dict[str, Any]]]:
     """``sales_lines`` rows of confirmed lines; ``orders`` are the ``sale.order`` records of the page."""
     uoms = uoms or {}
 
@@ -353,8 +382,9 @@ def parse_sales_lines(records: Sequence[Mapping[str, Any]], request: str | None 
 
 
 # -- stock -----------------------------------------------------------------------------------------
-def parse_quants(records: Sequence[Mapping[str, Any]], request: str | None = None, *,
-                 products: Mapping[int, ProductInfo]) -> Parsed[list[dict[str, Any]]]:  # fmt: skip
+def parse_quants(
+    records: Sequence[Mapping[str, Any]], request: str | None = None, *, products: Mapping[int, ProductInfo]
+) -> Parsed[list[dict[str, Any]]]:
     def row(r: _Record) -> dict[str, Any]:
         origin = r.origin()
         _pid, info = _product(r, products)
@@ -405,8 +435,9 @@ def parse_messages(records: Sequence[Mapping[str, Any]], request: str | None = N
     return _each("mail.message", records, request, tables.contact_history.fullname, row)
 
 
-def parse_model(model: str, records: Sequence[Mapping[str, Any]], request: str | None = None, *,
-                version: int = 17) -> Parsed[list[dict[str, Any]]]:  # fmt: skip
+def parse_model(
+    model: str, records: Sequence[Mapping[str, Any]], request: str | None = None, *, version: int = 17
+) -> Parsed[list[dict[str, Any]]]:
     """Any synced model's page on its own (lookups read from the page itself: products unknown to it
     reject their lines naming ``product_id``). The conformance test runs every recording through it."""
     if model == "res.partner":
@@ -428,8 +459,12 @@ def parse_model(model: str, records: Sequence[Mapping[str, Any]], request: str |
         for raw in records:
             pair = raw.get("order_id")
             if isinstance(pair, list) and pair:
-                orders[pair[0]] = {"id": pair[0], "name": pair[1], "partner_id": raw.get("order_partner_id") or [1, "?"],
-                                   "date_order": raw.get("write_date")}  # fmt: skip
+                orders[pair[0]] = {
+                    "id": pair[0],
+                    "name": pair[1],
+                    "partner_id": raw.get("order_partner_id") or [1, "?"],
+                    "date_order": raw.get("write_date"),
+                }
         return parse_sales_lines(records, request, orders=orders, products=products)
     if model == "mail.message":
         return parse_messages(records, request)

@@ -49,8 +49,15 @@ class OdooApi(http_settings("ODOO_", concurrency=1)):
 
     def client(self) -> OdooClient:
         s = self.resolved()
-        return OdooClient(s.url, s.db, s.user, s.secret("api_key"), timeout_s=s.read_timeout_s,
-                          max_attempts=s.max_attempts, backoff_base_s=s.backoff_base_s)  # fmt: skip
+        return OdooClient(
+            s.url,
+            s.db,
+            s.user,
+            s.secret("api_key"),
+            timeout_s=s.read_timeout_s,
+            max_attempts=s.max_attempts,
+            backoff_base_s=s.backoff_base_s,
+        )
 
 
 @dg.definitions
