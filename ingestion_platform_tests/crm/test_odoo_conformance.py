@@ -29,8 +29,8 @@ from ingestion_platform.defs.crm.odoo.client import (
     error_from_rpc,
     odoo_error,
 )
-from ingestion_platform_tests.crm.fake_odoo import FakeOdoo, fields_of
 from ingestion_platform_tests.conftest import SHARED, require_shared
+from ingestion_platform_tests.crm.fake_odoo import FakeOdoo, fields_of
 
 ROOT = SHARED / "odoo"
 SERVER_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")  # naive UTC, whole seconds
