@@ -246,6 +246,8 @@ class FakeOdoo:
         self._sequence: dict[str, int] = dict.fromkeys(_BASE_FIELDS, 0)
         self.forbidden: set[str] = set()  # models the user may not read (AccessError)
         self.calls: list[dict[str, Any]] = []  # every object call: model, method, args, kwargs
+        # called after each search_read with (model, kwargs, result): changes "during" a sync
+        self.after_read: Any = None
         self._sessions: set[str] = set()
         self.httpd: ThreadingHTTPServer | None = None
         self.url = ""
@@ -456,7 +458,10 @@ class FakeOdoo:
             for name in wanted:
                 if name not in fields:
                     raise RpcFault("builtins.ValueError", f"Invalid field {name!r} on model {model!r}")
-            return [self._read(model, self.records[model][i], wanted) for i in ids]
+            result = [self._read(model, self.records[model][i], wanted) for i in ids]
+            if self.after_read is not None:
+                self.after_read(model, kwargs, result)
+            return result
         raise RpcFault("builtins.AttributeError", f"The method '{model}.{method}' does not exist")
 
     def _access_error(self, model: str) -> RpcFault:

@@ -75,7 +75,9 @@ def check_parsed_records(model: str, records: list[dict[str, Any]], name: str) -
         assert reject.error.record and reject.error.field, name
     for row in parsed.value:
         assert row["source"] == "odoo" and row["source_id"], name
-        assert all(value is not False for key, value in row.items() if key not in ("active", "email_opt_out", "is_company")), row
+        assert all(
+            value is not False for key, value in row.items() if key not in ("active", "email_opt_out", "is_company")
+        ), row
         assert isinstance(row["partition_day"], dt.date), name
 
 

@@ -28,13 +28,19 @@ ALL = [
 ]
 
 
-def resources(fake: FakeOdoo, url: str, data: Path, **extra: Any) -> dict[str, Any]:
-    api = OdooApi(
-        url=fake.url, db=fake.db, user=fake.login, api_key=fake.api_key, sync_lag_s=300, max_attempts=1, **extra
-    )
+def resources(fake: FakeOdoo, warehouse_at: str, data: Path, **extra: Any) -> dict[str, Any]:
+    settings: dict[str, Any] = {
+        "url": fake.url,
+        "db": fake.db,
+        "user": fake.login,
+        "api_key": fake.api_key,
+        "sync_lag_s": 300,
+        "max_attempts": 1,
+    }
+    settings.update(extra)
     return {
-        "odoo_api": api,
-        "warehouse": WarehouseResource(database_url=url),
+        "odoo_api": OdooApi(**settings),
+        "warehouse": WarehouseResource(database_url=warehouse_at),
         "raw_store": RawStoreResource(data_dir=str(data)),
     }
 

@@ -116,7 +116,9 @@ class Sync:
         return body, json.loads(body)
 
     def fields(self, spec: OdooModel, extra: Sequence[str] = ()) -> list[str]:
-        return self.client.pick_fields(spec.name, spec.required, (*spec.optional, *extra))
+        return self.client.pick_fields(
+            spec.name, (*spec.required, *extra), spec.optional
+        )  # a configured field is required
 
     def pages(
         self, spec: OdooModel, span: tuple[str | None, str], extra: Sequence[str] = ()
