@@ -505,6 +505,9 @@ class FakeOdoo:
                 floor = _id_floor(domain)
                 if floor is not None:
                     start = bisect.bisect_right(ids, floor)
+            listed = _id_list(domain)
+            if listed is not None:  # ``id in [...]``: the primary key index
+                ids, start = sorted(i for i in set(listed) if i in records), 0
             matched: list[int] = []
             stop = None if limit is None or not by_id else offset + limit
             for record_id in ids[start:]:
@@ -575,6 +578,16 @@ def _id_floor(domain: list[Any]) -> int | None:
         return None
     floors = [t[2] for t in domain if isinstance(t, (list, tuple)) and t[0] == "id" and t[1] == ">"]
     return max(floors) if floors else None
+
+
+def _id_list(domain: list[Any]) -> list[int] | None:
+    """The ids of a top-level ``('id', 'in', [...])`` leaf when the domain is a plain conjunction."""
+    if any(t in ("|", "!") for t in domain):
+        return None
+    for term in domain:
+        if isinstance(term, (list, tuple)) and term[0] == "id" and term[1] == "in":
+            return [int(i) for i in term[2]]
+    return None
 
 
 def _sortable(value: Any) -> Any:

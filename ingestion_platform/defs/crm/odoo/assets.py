@@ -98,9 +98,12 @@ class Sync:
         """The records of request ``name``: read from Odoo and stored raw first (or replayed from raw)."""
         assert self.load is not None
 
+        fetched: list[list[dict[str, Any]]] = []
+
         def fetch() -> Fetched:
             began = time.monotonic()
             records = read()
+            fetched.append(records)  # JSON values as decoded: the same as the stored body reads back
             body = json.dumps(records, ensure_ascii=False).encode()
             return Fetched(
                 url=f"{self.client.url}/jsonrpc",
@@ -113,7 +116,7 @@ class Sync:
 
         body = self.load.land(name, fetch)
         assert body is not None
-        return body, json.loads(body)
+        return body, fetched[0] if fetched else json.loads(body)
 
     def fields(self, spec: OdooModel, extra: Sequence[str] = ()) -> list[str]:
         return self.client.pick_fields(
@@ -168,8 +171,9 @@ class Sync:
         volume_field = self.api.volume_field or None
         parsed = self.load.parse(
             name,
-            json.dumps(records).encode(),
+            b"",
             lambda data: parse.parse_products(data, name, uoms=self.uoms(), volume_field=volume_field),
+            decode=lambda _b: records,
         )
         if parsed is None:
             return None
@@ -241,7 +245,7 @@ def sync_model(
                 if page_parser is None:  # products: keyed through the product_key map
                     rows = sync.keyed_products(name, records)
                 else:
-                    rows = load.parse(name, body, page_parser(sync, name, records))
+                    rows = load.parse(name, body, page_parser(sync, name, records), decode=lambda _b, r=records: r)
                 if rows:
                     load.load(table, rows)
             load.job.metadata["odoo_pages"] = pages

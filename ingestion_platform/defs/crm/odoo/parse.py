@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import functools
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -124,11 +125,10 @@ class _Record:
             if required:
                 raise self.error(field, "missing")
             return None
-        try:
-            naive = dt.datetime.strptime(str(value)[:19], "%Y-%m-%d %H:%M:%S")
-        except ValueError:
-            raise self.error(field, f"not an Odoo datetime (YYYY-MM-DD HH:MM:SS, UTC): {value!r}") from None
-        return naive.replace(tzinfo=dt.UTC)
+        moment = _utc(str(value))
+        if moment is None:
+            raise self.error(field, f"not an Odoo datetime (YYYY-MM-DD HH:MM:SS, UTC): {value!r}")
+        return moment
 
     def day(self, field: str) -> dt.date | None:
         value = self.value(field)
@@ -146,6 +146,19 @@ class _Record:
         return {"source": SOURCE, "source_id": str(self.id), "partition_day": partition_day(written)}
 
 
+@functools.lru_cache(maxsize=65536)
+def _utc(text: str) -> dt.datetime | None:
+    """``YYYY-MM-DD HH:MM:SS`` (naive UTC, as Odoo sends it) as an aware datetime; cached: a page's records
+    often share one write_date."""
+    if len(text) < 19 or text[10] != " ":
+        return None
+    try:
+        return dt.datetime.fromisoformat(text[:19]).replace(tzinfo=dt.UTC)
+    except ValueError:
+        return None
+
+
+@functools.lru_cache(maxsize=65536)
 def partition_day(written: dt.datetime) -> dt.date:
     """The partition of a record written at ``written`` (UTC): its Paris day, the first day at the earliest."""
     return max(written.astimezone(PARIS).date(), FIRST)
