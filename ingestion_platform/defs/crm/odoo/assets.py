@@ -22,9 +22,11 @@ write_date sync: ``crm_odoo_deletions_job`` (``jobs.py``) marks vanished rows ``
 """
 
 import datetime as dt
+import functools
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import dagster as dg
@@ -44,6 +46,7 @@ from ingestion_platform.defs.crm.source import (
     ODOO_SALES_LINES,
     ODOO_STOCK_LEVELS,
 )
+from ingestion_platform.lib.contract import TableContract
 from ingestion_platform.lib.errors import Parsed
 from ingestion_platform.lib.http import Fetched
 from ingestion_platform.lib.ingest import LoadConfig, PartitionLoad, SourceRun
@@ -86,6 +89,11 @@ class Sync:
         self.page_size = int(self.api.page_size)
         self._products: dict[int, parse.ProductInfo] = {}
         self._uoms: dict[int, tuple[float, str | None]] | None = None
+        self._ahead: dict[str, list[dict[str, Any]]] = {}  # lookups read ahead with their page
+
+    @functools.cached_property
+    def _order_fields(self) -> list[str]:
+        return self.fields(models.ORDERS)
 
     @property
     def client(self) -> OdooClient:
@@ -126,21 +134,38 @@ class Sync:
     def pages(
         self, spec: OdooModel, span: tuple[str | None, str], extra: Sequence[str] = ()
     ) -> Iterator[tuple[str, bytes, list]]:
-        """Every page of ``spec`` in the window, keyset by id: ``(request name, raw body, records)``."""
+        """Every page of ``spec`` in the window, keyset by id: ``(request name, raw body, records)``.
+
+        While the caller parses and loads a page, the next one (and, for sales lines, its orders) is read
+        in a background thread: its ``id > last_id`` is known as soon as the page arrives. Each page is
+        still stored raw before it is parsed; a replay reads the raw store only."""
         domain = [*spec.domain, *window_domain(span)]
+        fields = None if self.replay else self.fields(spec, extra)
+        if spec is models.SALE_LINES and not self.replay:
+            assert self._order_fields  # asked here, not from the prefetch thread
         last = 0
-        for _ in range(MAX_PAGES):
-            name = f"{spec.name}/after_{last}"
-            body, records = self.land(
-                name,
-                lambda last=last: self.client.keyset(
-                    spec.name, domain, self.fields(spec, extra), page_size=self.page_size, after_id=last
-                ),
-            )
-            yield name, body, records
-            if len(records) < self.page_size:
-                return
-            last = int(records[-1]["id"])
+        ahead: Future | None = None
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="odoo-prefetch") as pool:
+            for _ in range(MAX_PAGES):
+                name = f"{spec.name}/after_{last}"
+                if self.replay:
+                    body, records = self.land(name, lambda: [])
+                else:
+                    future = ahead or pool.submit(self._read_page, spec, domain, fields, last)
+                    body, records = self.land(name, future.result)
+                ahead = None
+                if len(records) >= self.page_size and not self.replay:
+                    ahead = pool.submit(self._read_page, spec, domain, fields, int(records[-1]["id"]))
+                yield name, body, records
+                if len(records) < self.page_size:
+                    return
+                last = int(records[-1]["id"])
+
+    def _read_page(self, spec: OdooModel, domain: list[Any], fields: list[str] | None, last: int) -> list[dict]:
+        records = self.client.keyset(spec.name, domain, fields or [], page_size=self.page_size, after_id=last)
+        if spec is models.SALE_LINES:  # the orders of the page, read ahead too
+            self._ahead[f"{spec.name}/after_{last}.orders"] = self._read_orders(_ids(records, "order_id"))
+        return records
 
     def every(self, name: str, spec: OdooModel, domain: Sequence[Any] = ()) -> list[dict[str, Any]]:
         """Every record of a small lookup (stored raw as one payload)."""
@@ -198,12 +223,13 @@ class Sync:
             self.keyed_products(name, records)
         return self._products
 
-    def orders(self, page: str, ids: set[int]) -> dict[int, dict[str, Any]]:
+    def _read_orders(self, ids: set[int]) -> list[dict[str, Any]]:
         spec = models.ORDERS
-        _, records = self.land(
-            f"{page}.orders",
-            lambda: self.client.search_read(spec.name, [("id", "in", sorted(ids))], self.fields(spec), limit=len(ids)),
-        )
+        return self.client.search_read(spec.name, [("id", "in", sorted(ids))], self._order_fields, limit=len(ids))
+
+    def orders(self, page: str, ids: set[int]) -> dict[int, dict[str, Any]]:
+        name = f"{page}.orders"
+        _, records = self.land(name, lambda: self._ahead.pop(name, None) or self._read_orders(ids))
         return {int(r["id"]): r for r in records}
 
 
@@ -272,80 +298,76 @@ def _messages(sync: Sync, name: str, records: list[dict[str, Any]]) -> Callable[
     return lambda data: parse.parse_messages(data, name)
 
 
-_BASE = [ODOO_CUSTOMERS, ODOO_PRODUCTS]
+_BASE = (ODOO_CUSTOMERS, ODOO_PRODUCTS)
 
 
-@dg.asset(**ODOO.asset(ODOO_CUSTOMERS, tables=[tables.CUSTOMERS_CONTRACT]))
-def odoo_customers(
-    context: dg.AssetExecutionContext,
-    config: LoadConfig,
-    odoo_api: OdooApi,
-    warehouse: WarehouseResource,
-    raw_store: RawStoreResource,
-) -> Iterator[Any]:
-    """Odoo partners (`res.partner`, archived included) as `crm.customers`: names, normalised e-mail and
-    E.164 phone, postcode, city, country, segment, e-mail opt-out (blacklist), active."""
-    yield from sync_model(context, config, odoo_api, warehouse, raw_store, models.PARTNERS, tables.customers, _partners)
+def _odoo_asset(
+    key: dg.AssetKey,
+    contract: TableContract,
+    spec: OdooModel,
+    page_parser: PageFn | None,
+    description: str,
+    deps: Sequence[dg.AssetKey] = (),
+) -> dg.AssetsDefinition:
+    """One Odoo asset: ``spec`` read by ``sync_model`` into the contract's table."""
+
+    @dg.asset(**ODOO.asset(key, tables=[contract], deps=deps), description=description)
+    def _asset(
+        context: dg.AssetExecutionContext,
+        config: LoadConfig,
+        odoo_api: OdooApi,
+        warehouse: WarehouseResource,
+        raw_store: RawStoreResource,
+    ) -> Iterator[Any]:
+        volume_field = odoo_api.resolved().volume_field
+        extra = [volume_field] if volume_field and spec is models.PRODUCTS else []
+        yield from sync_model(context, config, odoo_api, warehouse, raw_store, spec, contract.table, page_parser, extra)
+
+    return _asset
 
 
-@dg.asset(**ODOO.asset(ODOO_PRODUCTS, tables=[tables.PRODUCT_CATALOG_CONTRACT]))
-def odoo_products(
-    context: dg.AssetExecutionContext,
-    config: LoadConfig,
-    odoo_api: OdooApi,
-    warehouse: WarehouseResource,
-    raw_store: RawStoreResource,
-) -> Iterator[Any]:
-    """Odoo product variants (`product.product` with their template's fields) as `crm.product_catalog`:
-    the product_key kept for ever, category, price band, prices, vintage, bottle volume (configured field,
-    unit of measure, or name/code; unknown is left NULL) and units per pack (Dozens = 12, custom UoMs by
-    their ratio)."""
-    extra = [odoo_api.resolved().volume_field] if odoo_api.resolved().volume_field else []
-    yield from sync_model(
-        context, config, odoo_api, warehouse, raw_store, models.PRODUCTS, tables.product_catalog, None, extra
-    )
-
-
-@dg.asset(**ODOO.asset(ODOO_SALES_LINES, tables=[tables.SALES_LINES_CONTRACT], deps=_BASE))
-def odoo_sales_lines(
-    context: dg.AssetExecutionContext,
-    config: LoadConfig,
-    odoo_api: OdooApi,
-    warehouse: WarehouseResource,
-    raw_store: RawStoreResource,
-) -> Iterator[Any]:
-    """Lines of confirmed Odoo orders (`sale.order.line`, state sale/done) as `crm.sales_lines`: order,
-    customer, product_key, order day (Paris), quantities in units and 75 cl equivalents, prices before
-    tax, cost and margin, channel (sales team)."""
-    yield from sync_model(
-        context, config, odoo_api, warehouse, raw_store, models.SALE_LINES, tables.sales_lines, _sales
-    )
-
-
-@dg.asset(**ODOO.asset(ODOO_STOCK_LEVELS, tables=[tables.STOCK_LEVELS_CONTRACT], deps=_BASE))
-def odoo_stock_levels(
-    context: dg.AssetExecutionContext,
-    config: LoadConfig,
-    odoo_api: OdooApi,
-    warehouse: WarehouseResource,
-    raw_store: RawStoreResource,
-) -> Iterator[Any]:
-    """Odoo stock on hand (`stock.quant` of internal locations) as `crm.stock_levels`: quantity, reserved,
-    available, 75 cl equivalents, last count date. Quants Odoo deletes once empty are marked by the
-    deletion reconciliation."""
-    yield from sync_model(context, config, odoo_api, warehouse, raw_store, models.QUANTS, tables.stock_levels, _quants)
-
-
-@dg.asset(**ODOO.asset(ODOO_CONTACT_HISTORY, tables=[tables.CONTACT_HISTORY_CONTRACT], deps=_BASE))
-def odoo_contact_history(
-    context: dg.AssetExecutionContext,
-    config: LoadConfig,
-    odoo_api: OdooApi,
-    warehouse: WarehouseResource,
-    raw_store: RawStoreResource,
-) -> Iterator[Any]:
-    """Messages on Odoo partners (`mail.message` of model res.partner: e-mails, notes, SMS) as
-    `crm.contact_history`."""
-    yield from sync_model(
-        context, config, odoo_api, warehouse, raw_store, models.MESSAGES, tables.contact_history, _messages
-    )
+odoo_customers = _odoo_asset(
+    ODOO_CUSTOMERS,
+    tables.CUSTOMERS_CONTRACT,
+    models.PARTNERS,
+    _partners,
+    "Odoo partners (`res.partner`, archived included) as `crm.customers`: names, normalised e-mail and E.164 "
+    "phone, postcode, city, country, segment, e-mail opt-out (blacklist), active.",
+)
+odoo_products = _odoo_asset(
+    ODOO_PRODUCTS,
+    tables.PRODUCT_CATALOG_CONTRACT,
+    models.PRODUCTS,
+    None,
+    "Odoo product variants (`product.product` with their template's fields) as `crm.product_catalog`: the "
+    "product_key kept for ever, category, price band, prices, vintage, bottle volume (configured field, unit of "
+    "measure, or name/code; unknown is left NULL) and units per pack (Dozens = 12, custom UoMs by their ratio).",
+)
+odoo_sales_lines = _odoo_asset(
+    ODOO_SALES_LINES,
+    tables.SALES_LINES_CONTRACT,
+    models.SALE_LINES,
+    _sales,
+    "Lines of confirmed Odoo orders (`sale.order.line`, state sale/done) as `crm.sales_lines`: order, customer, "
+    "product_key, order day (Paris), quantities in units and 75 cl equivalents, prices before tax, cost and "
+    "margin, channel (sales team).",
+    deps=_BASE,
+)
+odoo_stock_levels = _odoo_asset(
+    ODOO_STOCK_LEVELS,
+    tables.STOCK_LEVELS_CONTRACT,
+    models.QUANTS,
+    _quants,
+    "Odoo stock on hand (`stock.quant` of internal locations) as `crm.stock_levels`: quantity, reserved, "
+    "available, 75 cl equivalents, last count date. Quants Odoo deletes once empty are marked by the deletion "
+    "reconciliation.",
+    deps=_BASE,
+)
+odoo_contact_history = _odoo_asset(
+    ODOO_CONTACT_HISTORY,
+    tables.CONTACT_HISTORY_CONTRACT,
+    models.MESSAGES,
+    _messages,
+    "Messages on Odoo partners (`mail.message` of model res.partner: e-mails, notes, SMS) as `crm.contact_history`.",
+    deps=_BASE,
+)

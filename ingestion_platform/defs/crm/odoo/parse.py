@@ -321,14 +321,15 @@ def product_infos(rows: Sequence[Mapping[str, Any]], uom_of: Mapping[str, float]
     }
 
 
-def _product(r: _Record, products: Mapping[int, ProductInfo]) -> tuple[int, ProductInfo]:
-    pid = r.ref("product_id")
-    if pid is None:
-        raise r.error("product_id", "missing")
-    info = products.get(pid)
-    if info is None:
-        raise r.error("product_id", f"product {pid} could not be read from Odoo")
-    return pid, info
+def _looked_up(r: _Record, field: str, found: Mapping[int, Any], what: str) -> Any:
+    """The record ``field`` refers to, among those read for the page (a reject naming the field otherwise)."""
+    ref = r.ref(field)
+    if ref is None:
+        raise r.error(field, "missing")
+    value = found.get(ref)
+    if value is None:
+        raise r.error(field, f"{what} {ref} could not be read from Odoo")
+    return value
 
 
 def _quantity(value: decimal.Decimal | None) -> decimal.Decimal | None:
@@ -349,13 +350,8 @@ def parse_sales_lines(
 
     def row(r: _Record) -> dict[str, Any]:
         origin = r.origin()
-        _pid, info = _product(r, products)
-        order_id = r.ref("order_id")
-        if order_id is None:
-            raise r.error("order_id", "missing")
-        order = orders.get(order_id)
-        if order is None:
-            raise r.error("order_id", f"order {order_id} could not be read from Odoo")
+        info = _looked_up(r, "product_id", products, "product")
+        order = _looked_up(r, "order_id", orders, "order")
         o = _Record("sale.order", order, r.request)
         partner = r.ref("order_partner_id") or o.ref("partner_id")
         if partner is None:
@@ -400,7 +396,7 @@ def parse_quants(
 ) -> Parsed[list[dict[str, Any]]]:
     def row(r: _Record) -> dict[str, Any]:
         origin = r.origin()
-        _pid, info = _product(r, products)
+        info = _looked_up(r, "product_id", products, "product")
         quantity = r.number("quantity") or decimal.Decimal(0)
         reserved = r.number("reserved_quantity") or decimal.Decimal(0)
         return {
