@@ -199,10 +199,17 @@ def _each(
                     table=table,
                     day=day,
                     name=f"{model}__{rid or f'#{index}'}",
-                    key={tables.KEYS[table.split(".")[-1]]: f"{SOURCE}-{rid}"} if rid else None,
+                    key=_reject_key(table, rid),
                 )
             )
     return Parsed(rows, rejects)
+
+
+def _reject_key(table: str, rid: Any) -> dict[str, str] | None:
+    """The row key a rejected record would have had (``odoo-<id>``); none for products, keyed by name."""
+    if not rid or table == tables.product_catalog.fullname:
+        return None
+    return {tables.KEYS[table.split(".")[-1]]: f"{SOURCE}-{rid}"}
 
 
 # -- customers -------------------------------------------------------------------------------------
