@@ -23,6 +23,7 @@ import argparse
 import contextlib
 import datetime as dt
 import io
+import json
 import os
 import shutil
 import sys
@@ -142,6 +143,87 @@ def jobs(limit: int) -> int:
             f"#{r['id']:<5} {r['asset_key']:24} {r['partition_key'] or '-':12} {r['status']:22} "
             f"c={r['created']} u={r['updated']} n={r['unchanged']} r={r['rejected']}"
         )
+    return 0
+
+
+def source_status() -> list[dict[str, Any]]:
+    """Per declared source: its last sync (the latest ledger job and its run's totals), its last
+    success, failed jobs since then, unresolved dead letters and the rows of its tables (its own rows
+    where a table is shared by several sources through a ``source`` column)."""
+    _definitions()
+    from ingestion_platform.lib.source import SOURCES
+
+    wh = get_warehouse()
+    wh.ensure_tables([ingestion_job])
+    j = ingestion_job
+    store = RawStore()
+    out = []
+    for name, source in SOURCES.items():
+        last = wh.fetch(sa.select(j).where(j.c.source == name).order_by(j.c.id.desc()).limit(1))
+        run: dict[str, Any] = {}
+        if last:
+            sums = [sa.func.coalesce(sa.func.sum(j.c[c]), 0).label(c) for c in _FIGURES]
+            totals = sa.select(*sums, sa.func.count().label("jobs"))
+            totals = totals.where(j.c.source == name, j.c.run_id == last[0]["run_id"])
+            run = {k: int(v) for k, v in wh.fetch(totals)[0].items()}
+        success = wh.fetch(
+            sa.select(j.c.id, j.c.finished_at).where(j.c.source == name, j.c.status == "completed")
+            .order_by(j.c.id.desc()).limit(1)
+        )  # fmt: skip
+        since = success[0]["id"] if success else 0
+        failed = wh.count(j, sa.and_(j.c.source == name, j.c.status == "failed", j.c.id > since))
+        tables = {}
+        for contract in source.tables():
+            table = contract.table
+            wh.ensure_tables([table])
+            shared = "source" in table.c and any(
+                c.table is table for other in SOURCES.values() if other is not source for c in other.tables()
+            )
+            where = _source_rows(table, name) if shared else None
+            tables[table.fullname] = wh.count(table, where)
+        row = last[0] if last else None
+        out.append({
+            "source": name,
+            "group": source.group,
+            "last_sync": None if row is None else {
+                "job_id": row["id"], "asset": row["asset_key"], "partition": row["partition_key"],
+                "status": row["status"], "run_id": row["run_id"], "message": row["message"],
+                "started_at": _iso(row["started_at"]), "finished_at": _iso(row["finished_at"]), "run_totals": run,
+            },
+            "last_success_at": _iso(success[0]["finished_at"]) if success else None,
+            "failed_jobs_since_success": failed,
+            "dead_letters": len(store.dead_letters(name)),
+            "rows": tables,
+        })  # fmt: skip
+    return out
+
+
+_FIGURES = ("created", "updated", "unchanged", "rejected")
+
+
+def _source_rows(table: sa.Table, name: str) -> sa.ColumnElement[bool]:
+    """A source's rows of a shared table (iCalendar feeds are ``ics:<feed>``)."""
+    return sa.or_(table.c.source == name, table.c.source.like(f"{name}:%"))
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def status(as_json: bool) -> int:
+    report = source_status()
+    if as_json:
+        print(json.dumps(report, indent=2, default=str))
+        return 0
+    for entry in report:
+        last = entry["last_sync"]
+        shown = "never synced"
+        if last is not None:
+            when = last["finished_at"] or last["started_at"]
+            shown = f"{last['status']} {last['asset']} {last['partition'] or '-'} at {when}"
+        rows = sum(entry["rows"].values())
+        print(f"{entry['source']:12} {shown}; rows={rows} failed_since_success={entry['failed_jobs_since_success']} "
+              f"dead_letters={entry['dead_letters']}")  # fmt: skip
     return 0
 
 
@@ -297,6 +379,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = sub.add_parser("assets", help="latest materialization of every asset (of a partition), row count and checks")
     p.add_argument("--partition")
     p.add_argument("--select", help="asset selection, e.g. 'group:pmu' (default: every asset)")
+    p = sub.add_parser("status", help="per source: last sync, rows, errors (--json for tools)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
     p = sub.add_parser("local-env", help="write .env from .env.example with the sources on the shipped samples")
     p.add_argument("--force", action="store_true", help="overwrite an existing .env")
     sub.add_parser("odoo-check", help="log in to Odoo and check read access to each model the CRM sync reads")
@@ -315,6 +399,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return jobs(args.limit)
         if args.command == "odoo-check":
             return odoo_check()
+        if args.command == "status":
+            return status(args.json)
         return dead_letters(args.source, args.partition)
     except CliError as exc:
         print(f"error: {exc}", file=sys.stderr)

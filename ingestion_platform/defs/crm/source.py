@@ -18,7 +18,7 @@ a backfill from the first day is the initial load."""
 PARTITIONS = dg.DailyPartitionsDefinition(start_date=FIRST_DAY, timezone=TIMEZONE, end_offset=1)  # today included
 
 
-def _source(name: str, pool: str | None, description: str) -> Source:
+def _source(name: str, pool: str, description: str) -> Source:
     return Source(
         name=name,
         group="crm",
@@ -32,8 +32,8 @@ def _source(name: str, pool: str | None, description: str) -> Source:
 
 
 ODOO = _source("odoo", "odoo_api", "Odoo 16/17/18 over JSON-RPC (odoorpc), incremental by write_date")
-ISAVIGNE = _source("isavigne", None, "iSaVigne CSV / Excel exports dropped in ISAVIGNE_EXPORT_DIR")
-CRM = _source("crm", None, "Derived CRM tables: purchase figures, cross-source customer matches")
+ISAVIGNE = _source("isavigne", "isavigne_exports", "iSaVigne CSV / Excel exports dropped in ISAVIGNE_EXPORT_DIR")
+CRM = _source("crm", "crm_derived", "Derived CRM tables: purchase figures, cross-source customer matches")
 
 
 def _key(name: str) -> dg.AssetKey:

@@ -146,7 +146,6 @@ customer_match = sa.Table(
     sa.Column("rule", sa.String(40), comment="email | phone | name_zip"),
     sa.Column("score", sa.Float, comment="1.0 for email and phone; the rapidfuzz name score for name_zip"),
     sa.Column("evidence", sa.Text, comment="What matched (normalised email, phone, names and postcode)"),
-    sa.Column("partition_day", sa.Date, comment="Partition that last computed the pair"),
     *lineage_columns(),
 )
 
@@ -184,4 +183,6 @@ SALES_LINES_CONTRACT = _source_contract(sales_lines)
 STOCK_LEVELS_CONTRACT = _source_contract(stock_levels)
 CONTACT_HISTORY_CONTRACT = _source_contract(contact_history)
 CUSTOMER_PURCHASES_CONTRACT = TableContract(customers, "upsert", columns=PURCHASE_COLUMNS)
-CUSTOMER_MATCH_CONTRACT = TableContract(customer_match, "upsert")  # replaced whole by crm/customer_match
+MATCH_RULES = ("email", "phone", "name_zip")
+#: crm/customer_match recomputes every pair: the window is every rule, so vanished pairs are deleted
+CUSTOMER_MATCH_CONTRACT = TableContract(customer_match, "replace_window", scope_columns=("rule",))

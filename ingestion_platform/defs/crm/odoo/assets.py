@@ -35,6 +35,7 @@ import sqlalchemy as sa
 from ingestion_platform.defs.crm import tables
 from ingestion_platform.defs.crm.keys import assign_product_keys
 from ingestion_platform.defs.crm.odoo import models, parse
+from ingestion_platform.defs.crm.odoo.checks import odoo_checks
 from ingestion_platform.defs.crm.odoo.client import DATETIME, OdooClient
 from ingestion_platform.defs.crm.odoo.models import OdooModel
 from ingestion_platform.defs.crm.odoo.resources import OdooApi
@@ -311,7 +312,9 @@ def _odoo_asset(
 ) -> dg.AssetsDefinition:
     """One Odoo asset: ``spec`` read by ``sync_model`` into the contract's table."""
 
-    @dg.asset(**ODOO.asset(key, tables=[contract], deps=deps), description=description)
+    checks = odoo_checks(key, spec, contract.table)
+
+    @dg.asset(**ODOO.asset(key, tables=[contract], deps=deps, checks=checks), description=description)
     def _asset(
         context: dg.AssetExecutionContext,
         config: LoadConfig,

@@ -343,6 +343,14 @@ def _quantity(value: decimal.Decimal | None) -> decimal.Decimal | None:
     return value.quantize(decimal.Decimal("0.001")) if value is not None else None
 
 
+def _per_product_unit(price: decimal.Decimal | None, line_ratio: float, product_ratio: float) -> decimal.Decimal | None:
+    """A price per line UoM (per Dozen) as a price per product UoM (per bottle)."""
+    if price is None:
+        return None
+    factor = decimal.Decimal(str(product_ratio)) / decimal.Decimal(str(line_ratio))
+    return (price * factor).quantize(decimal.Decimal("0.0001"))
+
+
 # -- sales lines -----------------------------------------------------------------------------------
 def parse_sales_lines(
     records: Sequence[Mapping[str, Any]],
@@ -382,11 +390,11 @@ def parse_sales_lines(
             "customer_key": canonical.customer_key(SOURCE, partner),
             "product_key": info.product_key,
             "date_sale": ordered.astimezone(PARIS).date() if ordered else None,
-            "quantity_units": _quantity(quantity),
+            "quantity_units": _quantity(in_product_units),  # in the product's UoM (2 Dozens of bottles: 24)
             "quantity_bottles_75cl_eq": canonical.bottles_75cl_eq(
                 in_product_units, info.volume_cl, info.units_per_pack
             ),
-            "price_unit": r.number("price_unit"),
+            "price_unit": _per_product_unit(r.number("price_unit"), line_ratio, info.uom_ratio),
             "price_total": total,
             "cost_total": cost,
             "margin_pct": canonical.margin_pct(total, cost),
