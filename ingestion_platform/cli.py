@@ -6,6 +6,7 @@
     python -m ingestion_platform.cli dead-letters [--source pmu] [--partition YYYY-MM-DD]
     python -m ingestion_platform.cli backfill --select 'group:pmu' --from YYYY-MM-DD --to YYYY-MM-DD
     python -m ingestion_platform.cli local-env [--force]
+    python -m ingestion_platform.cli odoo-check
 
 Like the Dagster CLI, every command first reads ``.env`` from the working directory (its values win over
 the shell's). ``assets`` and ``backfill`` use the Dagster instance of ``DAGSTER_HOME``; when it is not set
@@ -348,6 +349,17 @@ def write_env(force: bool) -> int:
     return 0
 
 
+def odoo_check() -> int:
+    """Log in to Odoo (ODOO_* settings) and check read access to each model the CRM sync reads."""
+    from ingestion_platform.defs.crm.odoo.jobs import connection_report
+    from ingestion_platform.defs.crm.odoo.resources import OdooApi
+
+    probes = connection_report(OdooApi().client())
+    for probe in probes:
+        print(f"{'ok' if probe.ok else 'FAILED':6} {probe.name}: {probe.detail}")
+    return 0 if all(p.ok for p in probes) else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ingestion_platform.cli", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -371,6 +383,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p = sub.add_parser("local-env", help="write .env from .env.example with the sources on the shipped samples")
     p.add_argument("--force", action="store_true", help="overwrite an existing .env")
+    sub.add_parser("odoo-check", help="log in to Odoo and check read access to each model the CRM sync reads")
     args = parser.parse_args(argv)
     try:
         if args.command == "local-env":
@@ -384,6 +397,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return counts(args.partition)
         if args.command == "jobs":
             return jobs(args.limit)
+        if args.command == "odoo-check":
+            return odoo_check()
         if args.command == "status":
             return status(args.json)
         return dead_letters(args.source, args.partition)

@@ -30,6 +30,10 @@ from ingestion_platform.defs.crm.source import (
     CRM,
     CUSTOMER_MATCH,
     CUSTOMER_PURCHASES,
+    ISAVIGNE_CUSTOMERS,
+    ISAVIGNE_SALES_LINES,
+    ODOO_CUSTOMERS,
+    ODOO_SALES_LINES,
 )
 from ingestion_platform.lib.checks import SAMPLE_ROWS, Check, CheckInputs, CheckOutcome, warehouse_check
 from ingestion_platform.lib.ingest import LoadConfig, SourceRun
@@ -183,7 +187,7 @@ DERIVED_CHECKS = [_duplicates_check()]
     **CRM.asset(
         CUSTOMER_PURCHASES,
         tables=[tables.CUSTOMER_PURCHASES_CONTRACT],
-        deps=[],  # MERGE: ODOO_SALES_LINES, ISAVIGNE_SALES_LINES, ODOO_CUSTOMERS, ISAVIGNE_CUSTOMERS
+        deps=[ODOO_SALES_LINES, ISAVIGNE_SALES_LINES, ODOO_CUSTOMERS, ISAVIGNE_CUSTOMERS],
     )
 )
 def customer_purchases(
@@ -201,7 +205,7 @@ def customer_purchases(
 
 
 @dg.asset(**CRM.asset(CUSTOMER_MATCH, tables=[tables.CUSTOMER_MATCH_CONTRACT], checks=DERIVED_CHECKS,
-                      deps=[]))  # fmt: skip  MERGE: ODOO_CUSTOMERS, ISAVIGNE_CUSTOMERS
+                      deps=[ODOO_CUSTOMERS, ISAVIGNE_CUSTOMERS]))  # fmt: skip
 def customer_match(
     context: dg.AssetExecutionContext, config: LoadConfig, warehouse: WarehouseResource, raw_store: RawStoreResource
 ) -> Iterator[Any]:

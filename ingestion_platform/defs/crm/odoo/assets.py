@@ -1,0 +1,376 @@
+"""The five Odoo assets of the ``crm`` group: customers, products, sales lines, stock, contact history.
+
+Each reads its model incrementally by ``write_date`` over the run's days (one window for a range, the
+source is ``fetch_unit="window"``):
+
+* the window is ``[start, end)`` with ``>=`` and ``<`` on ``write_date``, start = the first day's
+  00:00 Europe/Paris (open when the first day is ``CRM_FIRST_DAY``: older records land there, so a
+  backfill from the first day is the initial load), end = the day after the last day, at most the
+  server's time minus ``ODOO_SYNC_LAG_S`` (a transaction that commits late with an older write_date
+  is read by the next run, which reads that window again);
+* pages of ``ODOO_PAGE_SIZE`` by ``id > last_id`` ordered by id: a same-second group larger than a
+  page (2,500 partners of one ``create``) and rows changing under the paging are neither skipped nor
+  repeated, which ``write_date > last`` and offsets are not;
+* ``context: {'active_test': False}``: archived records arrive and load with ``active = false``;
+* a record lands in the partition of its latest write_date (Paris day) and is upserted by its Odoo
+  id, so re-running a day changes nothing and a record edited later moves to its new day.
+
+Every page (and each lookup: units of measure, the orders and products of a page) is stored raw before
+it is parsed; ``reprocess_from_raw`` rebuilds from those payloads without calling Odoo. A record that
+cannot be read is dead-lettered with the model, its id and the field. Deletions never show in a
+write_date sync: ``crm_odoo_deletions_job`` (``jobs.py``) marks vanished rows ``deleted_at``.
+"""
+
+import datetime as dt
+import functools
+import json
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import dagster as dg
+import sqlalchemy as sa
+
+from ingestion_platform.defs.crm import tables
+from ingestion_platform.defs.crm.keys import assign_product_keys
+from ingestion_platform.defs.crm.odoo import models, parse
+from ingestion_platform.defs.crm.odoo.checks import odoo_checks
+from ingestion_platform.defs.crm.odoo.client import DATETIME, OdooClient
+from ingestion_platform.defs.crm.odoo.models import OdooModel
+from ingestion_platform.defs.crm.odoo.resources import OdooApi
+from ingestion_platform.defs.crm.source import (
+    ODOO,
+    ODOO_CONTACT_HISTORY,
+    ODOO_CUSTOMERS,
+    ODOO_PRODUCTS,
+    ODOO_SALES_LINES,
+    ODOO_STOCK_LEVELS,
+)
+from ingestion_platform.lib.contract import TableContract
+from ingestion_platform.lib.errors import Parsed
+from ingestion_platform.lib.http import Fetched
+from ingestion_platform.lib.ingest import LoadConfig, PartitionLoad, SourceRun
+from ingestion_platform.lib.raw_store import RawStoreResource
+from ingestion_platform.lib.warehouse import WarehouseResource
+
+MAX_PAGES = 100_000
+
+
+def window(days: Sequence[dt.date], server_now: dt.datetime, lag_s: int) -> tuple[str | None, str] | None:
+    """``(start, end)`` of the run's days as Odoo UTC text (start ``None``: open), or ``None`` when the
+    window has not begun yet on the server (minus the lag)."""
+    start = None if days[0] <= parse.FIRST else _utc_text(days[0])
+    end_at = dt.datetime.combine(days[-1] + dt.timedelta(days=1), dt.time(), parse.PARIS).astimezone(dt.UTC)
+    cutoff = (server_now - dt.timedelta(seconds=lag_s)).replace(microsecond=0)
+    end = min(end_at.replace(tzinfo=None), cutoff)
+    if start is not None and end.strftime(DATETIME) <= start:
+        return None
+    return start, end.strftime(DATETIME)
+
+
+def _utc_text(day: dt.date) -> str:
+    return dt.datetime.combine(day, dt.time(), parse.PARIS).astimezone(dt.UTC).strftime(DATETIME)
+
+
+def window_domain(span: tuple[str | None, str]) -> list[Any]:
+    start, end = span
+    return ([("write_date", ">=", start)] if start else []) + [("write_date", "<", end)]
+
+
+class Sync:
+    """One asset run against Odoo: the client (opened on first use, never in a replay), raw pages, lookups."""
+
+    def __init__(self, run: SourceRun, api: OdooApi, replay: bool) -> None:
+        self.run = run
+        self.api = api.resolved()
+        self.replay = replay
+        self._client: OdooClient | None = None
+        self.load: PartitionLoad | None = None
+        self.page_size = int(self.api.page_size)
+        self._products: dict[int, parse.ProductInfo] = {}
+        self._uoms: dict[int, tuple[float, str | None]] | None = None
+        self._ahead: dict[str, list[dict[str, Any]]] = {}  # lookups read ahead with their page
+
+    @functools.cached_property
+    def _order_fields(self) -> list[str]:
+        return self.fields(models.ORDERS)
+
+    @property
+    def client(self) -> OdooClient:
+        if self._client is None:
+            self._client = self.api.client()
+            self._client.authenticate()
+        return self._client
+
+    def land(self, name: str, read: Callable[[], list[dict[str, Any]]]) -> tuple[bytes, list[dict[str, Any]]]:
+        """The records of request ``name``: read from Odoo and stored raw first (or replayed from raw)."""
+        assert self.load is not None
+
+        fetched: list[list[dict[str, Any]]] = []
+
+        def fetch() -> Fetched:
+            began = time.monotonic()
+            records = read()
+            fetched.append(records)  # JSON values as decoded: the same as the stored body reads back
+            body = json.dumps(records, ensure_ascii=False).encode()
+            return Fetched(
+                url=f"{self.client.url}/jsonrpc",
+                status=200,
+                body=body,
+                headers={"content-type": "application/json"},
+                attempts=1,
+                elapsed_s=time.monotonic() - began,
+            )
+
+        body = self.load.land(name, fetch)
+        assert body is not None
+        return body, fetched[0] if fetched else json.loads(body)
+
+    def fields(self, spec: OdooModel, extra: Sequence[str] = ()) -> list[str]:
+        return self.client.pick_fields(
+            spec.name, (*spec.required, *extra), spec.optional
+        )  # a configured field is required
+
+    def pages(
+        self, spec: OdooModel, span: tuple[str | None, str], extra: Sequence[str] = ()
+    ) -> Iterator[tuple[str, bytes, list]]:
+        """Every page of ``spec`` in the window, keyset by id: ``(request name, raw body, records)``.
+
+        While the caller parses and loads a page, the next one (and, for sales lines, its orders) is read
+        in a background thread: its ``id > last_id`` is known as soon as the page arrives. Each page is
+        still stored raw before it is parsed; a replay reads the raw store only."""
+        domain = [*spec.domain, *window_domain(span)]
+        fields = None if self.replay else self.fields(spec, extra)
+        if spec is models.SALE_LINES and not self.replay:
+            assert self._order_fields  # asked here, not from the prefetch thread
+        last = 0
+        ahead: Future | None = None
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="odoo-prefetch") as pool:
+            for _ in range(MAX_PAGES):
+                name = f"{spec.name}/after_{last}"
+                if self.replay:
+                    body, records = self.land(name, lambda: [])
+                else:
+                    future = ahead or pool.submit(self._read_page, spec, domain, fields, last)
+                    body, records = self.land(name, future.result)
+                ahead = None
+                if len(records) >= self.page_size and not self.replay:
+                    ahead = pool.submit(self._read_page, spec, domain, fields, int(records[-1]["id"]))
+                yield name, body, records
+                if len(records) < self.page_size:
+                    return
+                last = int(records[-1]["id"])
+
+    def _read_page(self, spec: OdooModel, domain: list[Any], fields: list[str] | None, last: int) -> list[dict]:
+        records = self.client.keyset(spec.name, domain, fields or [], page_size=self.page_size, after_id=last)
+        if spec is models.SALE_LINES:  # the orders of the page, read ahead too
+            self._ahead[f"{spec.name}/after_{last}.orders"] = self._read_orders(_ids(records, "order_id"))
+        return records
+
+    def every(self, name: str, spec: OdooModel, domain: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Every record of a small lookup (stored raw as one payload)."""
+
+        def read() -> list[dict[str, Any]]:
+            out: list[dict[str, Any]] = []
+            last = 0
+            fields = self.fields(spec)
+            while True:
+                page = self.client.keyset(
+                    spec.name, [*spec.domain, *domain], fields, page_size=self.page_size, after_id=last
+                )
+                out += page
+                if len(page) < self.page_size:
+                    return out
+                last = int(page[-1]["id"])
+
+        return self.land(name, read)[1]
+
+    def uoms(self) -> dict[int, tuple[float, str | None]]:
+        if self._uoms is None:
+            self._uoms = parse.uom_ratios(self.every("uom.uom/all", models.UOMS))
+        return self._uoms
+
+    def keyed_products(self, name: str, records: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+        """Product rows of ``records`` with their product_key for ever (dead letters for bad records)."""
+        assert self.load is not None
+        volume_field = self.api.volume_field or None
+        parsed = self.load.parse(
+            name,
+            b"",
+            lambda data: parse.parse_products(data, name, uoms=self.uoms(), volume_field=volume_field),
+            decode=lambda _b: records,
+        )
+        if parsed is None:
+            return None
+        rows = list(assign_product_keys(self.load.warehouse, parsed, parse.SOURCE, run_id=self.run.run_id))
+        ratios = {str(r["id"]): self.uoms().get(r["uom_id"][0], (1.0, None))[0] for r in records if r.get("uom_id")}
+        self._products.update(parse.product_infos(rows, ratios))
+        return rows
+
+    def products(self, page: str, ids: set[int]) -> dict[int, parse.ProductInfo]:
+        """The products a page refers to; those not seen yet in this run are read from Odoo (and stored raw)."""
+        missing = sorted(i for i in ids if i not in self._products)
+        if missing:
+            name = f"{page}.products"
+            spec = models.PRODUCTS
+            extra = [self.api.volume_field] if self.api.volume_field else []
+            _, records = self.land(
+                name,
+                lambda: self.client.search_read(
+                    spec.name, [("id", "in", missing)], self.fields(spec, extra), limit=len(missing)
+                ),
+            )
+            self.keyed_products(name, records)
+        return self._products
+
+    def _read_orders(self, ids: set[int]) -> list[dict[str, Any]]:
+        spec = models.ORDERS
+        return self.client.search_read(spec.name, [("id", "in", sorted(ids))], self._order_fields, limit=len(ids))
+
+    def orders(self, page: str, ids: set[int]) -> dict[int, dict[str, Any]]:
+        name = f"{page}.orders"
+        _, records = self.land(name, lambda: self._ahead.pop(name, None) or self._read_orders(ids))
+        return {int(r["id"]): r for r in records}
+
+
+def _ids(records: list[dict[str, Any]], field: str) -> set[int]:
+    return {r[field][0] for r in records if isinstance(r.get(field), list) and r[field]}
+
+
+PageFn = Callable[[Sync, str, list[dict[str, Any]]], Callable[[Any], Parsed]]
+
+
+def sync_model(
+    context: dg.AssetExecutionContext,
+    config: LoadConfig,
+    api: OdooApi,
+    warehouse: WarehouseResource,
+    raw_store: RawStoreResource,
+    spec: OdooModel,
+    table: sa.Table,
+    page_parser: PageFn | None,
+    extra: Sequence[str] = (),
+) -> Iterator[Any]:
+    """The load loop of one Odoo asset (see the module docstring)."""
+    run = SourceRun(context, ODOO, config=config, warehouse=warehouse, raw_store=raw_store, provider=api.provider)
+    sync = Sync(run, api, config.reprocess_from_raw)
+    for unit in run.units():
+        with unit.open() as load:
+            sync.load = load
+            if config.reprocess_from_raw:
+                span: tuple[str | None, str] | None = (None, "replay")
+            else:
+                span = window(unit.days, sync.client.server_now, int(sync.api.sync_lag_s))
+                if span is None:
+                    load.mark_pending("the window has not started yet on the Odoo server (minus ODOO_SYNC_LAG_S)")
+                    continue
+                load.job.metadata["odoo_window"] = {"write_date_from": span[0], "write_date_before": span[1]}
+            pages = 0
+            for name, body, records in sync.pages(spec, span, extra):
+                pages += 1
+                if page_parser is None:  # products: keyed through the product_key map
+                    rows = sync.keyed_products(name, records)
+                else:
+                    rows = load.parse(name, body, page_parser(sync, name, records), decode=lambda _b, r=records: r)
+                if rows:
+                    load.load(table, rows)
+            load.job.metadata["odoo_pages"] = pages
+    yield from run.finish(lambda days: sa.select(table).where(table.c.partition_day.in_(days)).limit(10))
+
+
+def _partners(sync: Sync, name: str, records: list[dict[str, Any]]) -> Callable[[Any], Parsed]:
+    return lambda data: parse.parse_partners(data, name)
+
+
+def _sales(sync: Sync, name: str, records: list[dict[str, Any]]) -> Callable[[Any], Parsed]:
+    products = sync.products(name, _ids(records, "product_id"))
+    orders = sync.orders(name, _ids(records, "order_id"))
+    uoms = sync.uoms()
+    return lambda data: parse.parse_sales_lines(data, name, orders=orders, products=products, uoms=uoms)
+
+
+def _quants(sync: Sync, name: str, records: list[dict[str, Any]]) -> Callable[[Any], Parsed]:
+    products = sync.products(name, _ids(records, "product_id"))
+    return lambda data: parse.parse_quants(data, name, products=products)
+
+
+def _messages(sync: Sync, name: str, records: list[dict[str, Any]]) -> Callable[[Any], Parsed]:
+    return lambda data: parse.parse_messages(data, name)
+
+
+_BASE = (ODOO_CUSTOMERS, ODOO_PRODUCTS)
+
+
+def _odoo_asset(
+    key: dg.AssetKey,
+    contract: TableContract,
+    spec: OdooModel,
+    page_parser: PageFn | None,
+    description: str,
+    deps: Sequence[dg.AssetKey] = (),
+) -> dg.AssetsDefinition:
+    """One Odoo asset: ``spec`` read by ``sync_model`` into the contract's table."""
+
+    checks = odoo_checks(key, spec, contract.table)
+
+    @dg.asset(**ODOO.asset(key, tables=[contract], deps=deps, checks=checks), description=description)
+    def _asset(
+        context: dg.AssetExecutionContext,
+        config: LoadConfig,
+        odoo_api: OdooApi,
+        warehouse: WarehouseResource,
+        raw_store: RawStoreResource,
+    ) -> Iterator[Any]:
+        volume_field = odoo_api.resolved().volume_field
+        extra = [volume_field] if volume_field and spec is models.PRODUCTS else []
+        yield from sync_model(context, config, odoo_api, warehouse, raw_store, spec, contract.table, page_parser, extra)
+
+    return _asset
+
+
+odoo_customers = _odoo_asset(
+    ODOO_CUSTOMERS,
+    tables.CUSTOMERS_CONTRACT,
+    models.PARTNERS,
+    _partners,
+    "Odoo partners (`res.partner`, archived included) as `crm.customers`: names, normalised e-mail and E.164 "
+    "phone, postcode, city, country, segment, e-mail opt-out (blacklist), active.",
+)
+odoo_products = _odoo_asset(
+    ODOO_PRODUCTS,
+    tables.PRODUCT_CATALOG_CONTRACT,
+    models.PRODUCTS,
+    None,
+    "Odoo product variants (`product.product` with their template's fields) as `crm.product_catalog`: the "
+    "product_key kept for ever, category, price band, prices, vintage, bottle volume (configured field, unit of "
+    "measure, or name/code; unknown is left NULL) and units per pack (Dozens = 12, custom UoMs by their ratio).",
+)
+odoo_sales_lines = _odoo_asset(
+    ODOO_SALES_LINES,
+    tables.SALES_LINES_CONTRACT,
+    models.SALE_LINES,
+    _sales,
+    "Lines of confirmed Odoo orders (`sale.order.line`, state sale/done) as `crm.sales_lines`: order, customer, "
+    "product_key, order day (Paris), quantities in units and 75 cl equivalents, prices before tax, cost and "
+    "margin, channel (sales team).",
+    deps=_BASE,
+)
+odoo_stock_levels = _odoo_asset(
+    ODOO_STOCK_LEVELS,
+    tables.STOCK_LEVELS_CONTRACT,
+    models.QUANTS,
+    _quants,
+    "Odoo stock on hand (`stock.quant` of internal locations) as `crm.stock_levels`: quantity, reserved, "
+    "available, 75 cl equivalents, last count date. Quants Odoo deletes once empty are marked by the deletion "
+    "reconciliation.",
+    deps=_BASE,
+)
+odoo_contact_history = _odoo_asset(
+    ODOO_CONTACT_HISTORY,
+    tables.CONTACT_HISTORY_CONTRACT,
+    models.MESSAGES,
+    _messages,
+    "Messages on Odoo partners (`mail.message` of model res.partner: e-mails, notes, SMS) as `crm.contact_history`.",
+    deps=_BASE,
+)

@@ -1,0 +1,71 @@
+"""The checks of each Odoo asset: the canonical CRM checks of its table (``defs/crm/checks.py``), the
+reconciliation of its rows with the raw ``search_read`` pages, and the dead-letter warning.
+
+The raw pages are read here with the plainest rules, independently of the parser: ``json``, each record's
+``id`` and its ``write_date`` turned into its Paris day (the first partition day at the earliest).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from ingestion_platform.defs.crm.checks import canonical_checks
+from ingestion_platform.defs.crm.odoo.models import OdooModel
+from ingestion_platform.defs.crm.source import FIRST_DAY, PARTITIONS, TIMEZONE
+from ingestion_platform.lib.checks import Check, CheckInputs, dead_letter_check, raw_reconciliation_check
+from ingestion_platform.lib.raw_store import DeadLetter
+
+SOURCE = "odoo"
+_PARIS = ZoneInfo(TIMEZONE)
+_FIRST = dt.date.fromisoformat(FIRST_DAY)
+
+
+def _key(record: Any) -> tuple[Any, ...] | None:
+    if not isinstance(record, dict) or not isinstance(record.get("id"), int):
+        return None
+    try:
+        written = dt.datetime.strptime(str(record.get("write_date")), "%Y-%m-%d %H:%M:%S").replace(tzinfo=dt.UTC)
+    except ValueError:
+        return None
+    return max(written.astimezone(_PARIS).date(), _FIRST), str(record["id"])
+
+
+def odoo_checks(asset: Any, spec: OdooModel, table: sa.Table) -> list[Check]:
+    prefix = f"{spec.name}/after_"
+
+    def raw_keys(request: str, body: bytes, label: str) -> Iterable[tuple[Any, ...]]:
+        records = json.loads(body)
+        return [k for k in map(_key, records if isinstance(records, list) else []) if k is not None]
+
+    def record_keys(letter: DeadLetter) -> Iterable[tuple[Any, ...]]:
+        key = _key(json.loads(letter.payload() or b"null"))
+        return [key] if key else []
+
+    def row_keys(inputs: CheckInputs) -> set[tuple[Any, ...]]:
+        stmt = sa.select(table.c.partition_day, table.c.source_id).where(
+            inputs.where(table, "partition_day"), table.c.source == SOURCE
+        )
+        return {(r["partition_day"], r["source_id"]) for r in inputs.warehouse.fetch(stmt)}
+
+    return [
+        *canonical_checks(asset, table, SOURCE),
+        raw_reconciliation_check(
+            asset=asset,
+            source=SOURCE,
+            name="rows_match_raw_pages",
+            description=f"Every {spec.name} record of the stored search_read pages of the day is a row of "
+            f"{table.fullname} (dead-lettered records excepted).",
+            raw_keys=raw_keys,
+            row_keys=row_keys,
+            record_keys=record_keys,
+            requests=lambda request: request.startswith(prefix) and request[len(prefix) :].isdigit(),
+            partitions_def=PARTITIONS,
+        ),
+        dead_letter_check(asset=asset, source=SOURCE, partitions_def=PARTITIONS),
+    ]
