@@ -134,7 +134,8 @@ def measure(mode: str, lines: int, database_url: str | None) -> dict:
     with tempfile.TemporaryDirectory(prefix="isavigne_bench_") as tmp:
         path = write_exports(Path(tmp) / "run", lines)
         size = path.stat().st_size
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+        env = dict(os.environ)  # this checkout first, as the tests' cli_env does
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
         command = [sys.executable, __file__, "--child", mode, tmp]
         if database_url:
             command += ["--database-url", database_url]
