@@ -134,7 +134,7 @@ def measure(mode: str, lines: int, database_url: str | None) -> dict:
     with tempfile.TemporaryDirectory(prefix="isavigne_bench_") as tmp:
         path = write_exports(Path(tmp) / "run", lines)
         size = path.stat().st_size
-        env = dict(os.environ)
+        env = dict(os.environ)  # this checkout first, as the tests' cli_env does
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
         command = [sys.executable, __file__, "--child", mode, tmp]
         if database_url:
