@@ -47,55 +47,30 @@ def test_bag_in_box_and_configured_volume() -> None:
 
 @pytest.mark.parametrize(
     ("quantity", "volume", "units", "expected"),
-    [
-        (12, 75, 1, D("12.000")),
-        (3, 37.5, 1, D("1.500")),
-        (2, 150, 1, D("4.000")),
-        (1, 300, 1, D("4.000")),
-        (2, 75, 6, D("12.000")),
-        (1, 75, 12, D("12.000")),
-        (1, 300, 1, D("4.000")),
-        (5, None, 1, None),
-    ],
-)
+    [(12, 75, 1, D("12.000")), (3, 37.5, 1, D("1.500")), (2, 150, 1, D("4.000")), (1, 300, 1, D("4.000")),
+     (2, 75, 6, D("12.000")), (1, 75, 12, D("12.000")), (1, 300, 1, D("4.000")), (5, None, 1, None)],
+)  # fmt: skip
 def test_bottles_75cl_eq(quantity: int, volume: float | None, units: int, expected: D | None) -> None:
     assert c.bottles_75cl_eq(quantity, volume, units) == expected
 
 
 @pytest.mark.parametrize(
     ("labels", "expected"),
-    [
-        (("Crémant d'Alsace Rosé",), "sparkling"),
-        (("Vin rouge",), "red"),
-        (("Rosé de Provence",), "rosé"),
-        (("Riesling 2020",), "white"),
-        (("Gewurztraminer Vendanges Tardives",), "sweet"),
-        (("Marc de Gewurz",), "spirits"),
-        ((None, "All / Saleable / Vins blancs"), "white"),
-        (("Coffret cadeau",), "other"),
-        (("rose",), "rosé"),
-    ],
-)
+    [(("Crémant d'Alsace Rosé",), "sparkling"), (("Vin rouge",), "red"), (("Rosé de Provence",), "rosé"),
+     (("Riesling 2020",), "white"), (("Gewurztraminer Vendanges Tardives",), "sweet"), (("Marc de Gewurz",), "spirits"),
+     ((None, "All / Saleable / Vins blancs"), "white"), (("Coffret cadeau",), "other"), (("rose",), "rosé")],
+)  # fmt: skip
 def test_category(labels: tuple, expected: str) -> None:
     assert c.category(*labels) == expected
 
 
 def test_price_bands_and_their_errors() -> None:
     bands = c.price_bands("entry:10,standard:20,prestige")
-    assert [c.price_segment(p, bands) for p in (9.99, 10, 19.5, 250, None)] == [
-        "entry",
-        "standard",
-        "standard",
-        "prestige",
-        None,
-    ]
+    assert [c.price_segment(p, bands) for p in (9.99, 10, 19.5, 250, None)] == ["entry", "standard", "standard",
+                                                                               "prestige", None]  # fmt: skip
     assert c.price_segment(15) == "standard"  # the default CRM_PRICE_SEGMENTS
-    bad_specs = [
-        ("entry:10,standard:5,top", "must increase"),
-        ("entry:ten,top", "not a number"),
-        ("entry:10,standard:20", "last band must be unbounded"),
-        ("a,b:3,c", "only the last"),
-    ]
+    bad_specs = [("entry:10,standard:5,top", "must increase"), ("entry:ten,top", "not a number"),
+                 ("entry:10,standard:20", "last band must be unbounded"), ("a,b:3,c", "only the last")]  # fmt: skip
     for bad, message in bad_specs:
         with pytest.raises(ValueError, match=message):
             c.price_bands(bad)
