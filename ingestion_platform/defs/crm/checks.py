@@ -58,6 +58,7 @@ def rows_check(
     """Rows of ``source`` in the window where ``failing()`` holds fail (a sample of ``shown()`` columns)."""
 
     def fn(inputs: CheckInputs) -> CheckOutcome:
+        inputs.warehouse.ensure_tables(tables.CANONICAL_TABLES)  # a parent no source has loaded yet is empty
         scope = _in_scope(inputs, table, source)
         bad = sa.and_(scope, failing())
         base = join() if join is not None else table
