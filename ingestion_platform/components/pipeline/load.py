@@ -93,7 +93,11 @@ class WarehouseLoad:
         for field in data_schema:
             columns.append(
                 sa.Column(
-                    field.name, sa_type(field.type), primary_key=field.name in key, nullable=field.name not in key
+                    field.name,
+                    sa_type(field.type),
+                    primary_key=field.name in key,
+                    nullable=field.name not in key,
+                    autoincrement=False,
                 )
             )
         columns.append(sa.Column(PARTITION, sa.Text, comment="the Dagster partition that loaded the row"))
