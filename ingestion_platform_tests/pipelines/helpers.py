@@ -72,7 +72,7 @@ def run_job(
     )
     outcomes = {}
     for node in job.graph.nodes:
-        mats = result.asset_materializations_for_node(node.name) if result.success or True else []
+        mats = result.asset_materializations_for_node(node.name)
         metadata = {k: v.value for m in mats for k, v in m.metadata.items()}
         checks = {
             c.check_name: c.passed

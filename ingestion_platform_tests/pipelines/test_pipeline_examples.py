@@ -9,6 +9,7 @@ import statistics
 from collections import defaultdict
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+from typing import ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 import dagster as dg
@@ -134,10 +135,10 @@ def test_emission_factors_default_path_is_the_shared_folder_beside_the_repositor
 class Ckan(BaseHTTPRequestHandler):
     """``datastore_search`` with CKAN's limit/offset paging over the Montréal sample (+ extra records)."""
 
-    records: list[dict] = []
-    calls: list[dict] = []
+    records: ClassVar[list[dict]] = []
+    calls: ClassVar[list[dict]] = []
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         url = urlsplit(self.path)
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
         type(self).calls.append(query)

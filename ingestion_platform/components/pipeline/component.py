@@ -158,7 +158,7 @@ class Pipeline(dg.Component, dg.Resolvable, dg.Model):
     ) -> dg.AssetsDefinition:
         key = dg.AssetKey([KEY_PREFIX, self.name, stream.name])
         pipeline = self.name
-        kinds = {"python", stream.extract.type} | {load.type for load in stream.load or []}  # type: ignore[union-attr]
+        kinds = {"python", stream.source.type} | {target.type for target in stream.targets}
         notify = self.notifications.model_dump(exclude_none=True) if self.notifications else {}
         checks = [
             dg.AssetCheckSpec(
@@ -191,7 +191,9 @@ class Pipeline(dg.Component, dg.Resolvable, dg.Model):
                 "pipeline_file": dg.MetadataValue.path(str(folder / "defs.yaml")),
                 "mode": dg.MetadataValue.text(stream.mode or "append"),
                 "schema_policy": dg.MetadataValue.text(stream.schema_policy or "evolve"),
-                "loads": dg.MetadataValue.json([load.model_dump(by_alias=True) for load in stream.load or []]),
+                "loads": dg.MetadataValue.json(
+                    [load.model_dump(by_alias=True, exclude_none=True) for load in stream.load or []]
+                ),
                 NOTIFY_METADATA: dg.MetadataValue.json(notify),
             },
         )

@@ -130,7 +130,7 @@ class StreamRun:
             asset_key=self.asset_key,
             partition_key=self.partition_key,
             run_id=self.run_id,
-            provider="raw store replay" if self.replay else describe(stream.extract, self.base),
+            provider="raw store replay" if self.replay else describe(stream.source, self.base),
             target=", ".join(load.name for load in loads),
             metadata={
                 "pipeline": self.pipeline,
@@ -140,7 +140,7 @@ class StreamRun:
             },
         ) as job:
             landing = Landing(self.raw_store, self.source, self.raw_partition, self.asset_key, replay=self.replay)
-            extract_counter = StepCounter(f"extract {stream.extract.type}")  # type: ignore[union-attr]
+            extract_counter = StepCounter(f"extract {stream.source.type}")
             self.counters.append(extract_counter)
 
             def extract_reject(*args: Any) -> None:
@@ -149,11 +149,11 @@ class StreamRun:
 
             batches = self._counted_extract(
                 extract_batches(
-                    stream.extract, landing, window, base=self.base, warehouse=self.warehouse, reject=extract_reject
+                    stream.source, landing, window, base=self.base, warehouse=self.warehouse, reject=extract_reject
                 ),
                 extract_counter,
             )
-            decimal = getattr(stream.extract, "decimal", "auto")
+            decimal = getattr(stream.source, "decimal", "auto")
             batches = apply_steps(list(stream.transform or []), batches, self.reject, self.counters, decimal)
             if mode == "incremental" and cursor_since is not None:
                 batches = self._after_cursor(batches, cursor_since)
@@ -207,7 +207,7 @@ class StreamRun:
     def _loads(self, mode: str) -> list[Any]:
         stream, out = self.stream, []
         common = {"mode": mode, "key": stream.key, "partition": self.partition_key, "run_id": self.run_id}
-        for target in stream.load or []:
+        for target in stream.targets:
             if isinstance(target, schema.PostgresLoad):
                 out.append(
                     WarehouseLoad(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated, Any, Literal
+from typing import Any, ClassVar, Literal
 
 import dagster as dg
 import pydantic
@@ -52,7 +52,7 @@ class Base(dg.Resolvable, dg.Model):
 
 # -- extract ---------------------------------------------------------------------------------------
 class CsvExtract(Base):
-    type: Literal["csv"]
+    type: ClassVar[str] = "csv"
     path: str
     """A file or a glob (``data/*.csv``); relative paths are relative to the pipeline folder.
     ``{partition_key}``, ``{partition_start}``, ``{partition_end}`` are replaced per run."""
@@ -77,7 +77,7 @@ class CsvExtract(Base):
 
 
 class PostgresExtract(Base):
-    type: Literal["postgres"]
+    type: ClassVar[str] = "postgres"
     query: str
     """A SQL query; ``:partition_start``, ``:partition_end``, ``:partition_key`` and ``:cursor`` are bind
     parameters (never formatted into the text)."""
@@ -103,7 +103,7 @@ class Pagination(Base):
 
 
 class RestExtract(Base):
-    type: Literal["rest"]
+    type: ClassVar[str] = "rest"
     url: str
     """The endpoint (``https://…``, ``http://…``), or a base URL with ``path``."""
     url_env: str | None = None
@@ -123,7 +123,27 @@ class RestExtract(Base):
     timeout_s: float = 30.0
 
 
-Extract = Annotated[CsvExtract | PostgresExtract | RestExtract, pydantic.Field(discriminator="type")]
+class Extract(Base):
+    """Exactly one of ``csv``, ``postgres``, ``rest`` (the key names the kind, as a transform step does)."""
+
+    csv: CsvExtract | None = None
+    postgres: PostgresExtract | None = None
+    rest: RestExtract | None = None
+
+    @pydantic.model_validator(mode="after")
+    def _one(self) -> Extract:
+        _exactly_one(self, ("csv", "postgres", "rest"), "an extract")
+        return self
+
+    @property
+    def value(self) -> CsvExtract | PostgresExtract | RestExtract:
+        return next(v for v in (self.csv, self.postgres, self.rest) if v is not None)
+
+
+def _exactly_one(model: Base, names: tuple[str, ...], what: str) -> None:
+    given = [n for n in names if getattr(model, n) is not None]
+    if len(given) != 1:
+        raise ValueError(f"{what} is exactly one of {', '.join(names)} (got {given or 'none'})")
 
 
 # -- transform -------------------------------------------------------------------------------------
@@ -201,7 +221,7 @@ class Step(Base):
 
 # -- load ------------------------------------------------------------------------------------------
 class PostgresLoad(Base):
-    type: Literal["postgres"]
+    type: ClassVar[str] = "postgres"
     table: str
     schema_name: str = pydantic.Field("pipelines", alias="schema")
     """Namespace in the platform warehouse (a PostgreSQL schema; an attached file on SQLite)."""
@@ -215,7 +235,7 @@ class PostgresLoad(Base):
 
 
 class ParquetLoad(Base):
-    type: Literal["parquet"]
+    type: ClassVar[str] = "parquet"
     path: str
     """Output folder; relative to ``INGESTION_DATA_DIR``/pipelines when not absolute."""
     path_env: str | None = None
@@ -226,7 +246,7 @@ class ParquetLoad(Base):
 
 
 class S3Load(Base):
-    type: Literal["s3"]
+    type: ClassVar[str] = "s3"
     bucket: str
     prefix: str = ""
     endpoint_env: str = "PIPELINES_S3_ENDPOINT"
@@ -238,7 +258,21 @@ class S3Load(Base):
     compression: Literal["snappy", "zstd", "gzip", "none"] = "zstd"
 
 
-Load = Annotated[PostgresLoad | ParquetLoad | S3Load, pydantic.Field(discriminator="type")]
+class Load(Base):
+    """Exactly one of ``postgres``, ``parquet``, ``s3``."""
+
+    postgres: PostgresLoad | None = None
+    parquet: ParquetLoad | None = None
+    s3: S3Load | None = None
+
+    @pydantic.model_validator(mode="after")
+    def _one(self) -> Load:
+        _exactly_one(self, ("postgres", "parquet", "s3"), "a load")
+        return self
+
+    @property
+    def value(self) -> PostgresLoad | ParquetLoad | S3Load:
+        return next(v for v in (self.postgres, self.parquet, self.s3) if v is not None)
 
 
 # -- checks ----------------------------------------------------------------------------------------
@@ -330,6 +364,15 @@ class Stream(StreamOptions):
     name: str
     description: str | None = None
 
+    @property
+    def source(self) -> CsvExtract | PostgresExtract | RestExtract:
+        assert self.extract is not None
+        return self.extract.value
+
+    @property
+    def targets(self) -> list[PostgresLoad | ParquetLoad | S3Load]:
+        return [load.value for load in self.load or []]
+
     @pydantic.field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
@@ -365,11 +408,14 @@ class Notifications(Base):
     email_to: list[str] | None = None
 
 
-def _merge_extract(defaults: Any, own: Any) -> Any:
-    if defaults is None or own is None or defaults.type != own.type:
+def _merge_extract(defaults: Extract | None, own: Extract | None) -> Extract | None:
+    """The stream's extract over the defaults' one of the same kind (the stream's keys win)."""
+    if defaults is None or own is None or defaults.value.type != own.value.type:
         return own if own is not None else defaults
-    merged = {**defaults.model_dump(by_alias=True), **own.model_dump(by_alias=True, exclude_unset=True)}
-    return type(own).model_validate(merged)
+    kind = own.value.type
+    merged = {**defaults.value.model_dump(by_alias=True, exclude_unset=True),
+              **own.value.model_dump(by_alias=True, exclude_unset=True)}  # fmt: skip
+    return Extract.model_validate({kind: merged})
 
 
 def effective(defaults: StreamOptions | None, stream: Stream) -> Stream:
@@ -399,6 +445,4 @@ def stream_problem(stream: Stream) -> tuple[str, str] | None:
             parse_duration(str(stream.cursor.overlap))
         except ValueError as exc:
             return "cursor.overlap", str(exc)
-    if (stream.schema_policy or "evolve") in ("freeze", "discard") and stream.columns is None:
-        return None
     return None
