@@ -45,10 +45,15 @@ def check_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
         import dagster as dg
 
+        from ingestion_platform.lib.raw_store import RawStoreResource
+        from ingestion_platform.lib.warehouse import WarehouseResource
+
 
         @dg.definitions
         def defs():
-            return dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
+            loaded = dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
+            resources = {"warehouse": WarehouseResource(), "raw_store": RawStoreResource()}
+            return dg.Definitions.merge(loaded, dg.Definitions(resources=resources))
         """))  # fmt: skip
     return root
 
