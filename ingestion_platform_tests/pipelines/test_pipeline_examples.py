@@ -94,10 +94,10 @@ def test_emission_factors_sample_offline(data_dir: Path, monkeypatch: pytest.Mon
     assert "Décharge" not in metadata["preview"] and "Waste" in metadata["preview"]
     # the bad value is one dead letter naming the file, the row and the field; the raw file is landed as is
     store = RawStore(data_dir)
-    (letter,) = store.dead_letters("pipeline_emission_factors")
+    (letter,) = store.dead_letters("pipeline_emission_factors__factors_by_sector")
     assert "sample.csv" in letter.error and "row 6" in letter.error and "'factor'" in letter.error
     assert "non communiqué" in letter.error
-    with store.open_payload("pipeline_emission_factors", "unpartitioned", "sample.csv") as handle:
+    with store.open_payload("pipeline_emission_factors__factors_by_sector", "unpartitioned", "sample.csv") as handle:
         assert handle.read() == sample.read_bytes()
     (job,) = Ledger(get_warehouse()).jobs(asset_key="pipelines/emission_factors/factors_by_sector")
     assert job["status"] == "completed_with_errors" and job["rejected"] == 1
@@ -186,7 +186,7 @@ def test_ckan_to_the_warehouse(ckan: list[dict], data_dir: Path, warehouse_url: 
     assert got["titre"] == some["titre"] and str(got["date_debut"]) == some["date_debut"]
     assert got["lat"] == pytest.approx(float(some["lat"])) and "x" not in got and "lon" in got
     # the unreadable date is one dead letter naming the page, the record and the field
-    (letter,) = RawStore(data_dir).dead_letters("pipeline_montreal_free_events")
+    (letter,) = RawStore(data_dir).dead_letters("pipeline_montreal_free_events__free_events")
     assert "page_00001.json" in letter.error and "'date_debut'" in letter.error and "14/03/2025" in letter.error
     assert [c["offset"] for c in Ckan.calls] == ["0"] and Ckan.calls[0]["limit"] == "1000"
     # the ledger has the warehouse's counts; a re-run changes nothing

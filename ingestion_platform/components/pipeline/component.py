@@ -117,31 +117,10 @@ class Pipeline(dg.Component, dg.Resolvable, dg.Model):
                 timezone=self.partitions.timezone,
             )
         assets = [self._asset(folder, stream, partitions) for stream in streams]
-        job = dg.define_asset_job(
-            f"pipeline_{self.name}", selection=dg.AssetSelection.assets(*assets), partitions_def=partitions
-        )
+        job = dg.define_asset_job(f"pipeline_{self.name}", selection=dg.AssetSelection.assets(*assets))
         schedules = []
         if self.schedule is not None:
-            if partitions is not None:
-                schedules.append(
-                    dg.build_schedule_from_partitioned_job(
-                        job,
-                        name=f"pipeline_{self.name}_schedule",
-                        cron_schedule=self.schedule.cron,
-                        execution_timezone=self.schedule.timezone,
-                        default_status=schedule_status(),
-                    )
-                )
-            else:
-                schedules.append(
-                    dg.ScheduleDefinition(
-                        name=f"pipeline_{self.name}_schedule",
-                        job=job,
-                        cron_schedule=self.schedule.cron,
-                        execution_timezone=self.schedule.timezone,
-                        default_status=schedule_status(),
-                    )
-                )
+            schedules.append(_schedule(f"pipeline_{self.name}_schedule", job, self.schedule, partitions))
         return dg.Definitions(assets=assets, jobs=[job], schedules=schedules)
 
     # -- validation with the file and line ---------------------------------------------------------
@@ -243,6 +222,30 @@ class Pipeline(dg.Component, dg.Resolvable, dg.Model):
 
     def _index(self, stream: schema.Stream) -> int:
         return next(i for i, s in enumerate(self.streams) if s.name == stream.name)
+
+
+def _schedule(
+    name: str, job: Any, spec: schema.Schedule, partitions: dg.DailyPartitionsDefinition | None
+) -> dg.ScheduleDefinition:
+    """At each tick of ``spec.cron``: the job, on the last complete day when the stream is partitioned."""
+
+    @dg.schedule(
+        name=name,
+        job=job,
+        cron_schedule=spec.cron,
+        execution_timezone=spec.timezone,
+        default_status=schedule_status(),
+        description=f"{spec.cron} ({spec.timezone}); partitioned: the last complete day",
+    )
+    def _tick(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+        if partitions is None:
+            return dg.RunRequest()
+        key = partitions.get_last_partition_key(current_time=context.scheduled_execution_time)
+        if key is None:
+            return dg.SkipReason("no complete partition yet")
+        return dg.RunRequest(run_key=key, partition_key=key)
+
+    return _tick
 
 
 def _where(folder: Path, path: list[Any], field: str) -> str:

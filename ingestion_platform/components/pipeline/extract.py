@@ -210,7 +210,7 @@ def _sql(extract: schema.PostgresExtract, landing: Landing, window: Window, ware
     params = {**extract.params, **window.values()}
     statement = sa.text(extract.query)
     wanted = set(statement.compile().params)
-    bound = {k: v for k, v in params.items() if k in wanted}
+    bound = {k: _bindable(v, engine.dialect.name) for k, v in params.items() if k in wanted}
     number, row = 0, 0
     with engine.connect() as conn:
         result = conn.execution_options(stream_results=True, yield_per=extract.batch_rows).execute(statement, bound)
@@ -229,6 +229,13 @@ def _sql(extract: schema.PostgresExtract, landing: Landing, window: Window, ware
             yield Batch(name, batch)
     if extract.url_env:
         engine.dispose()
+
+
+def _bindable(value: Any, dialect: str) -> Any:
+    """SQLite stores instants as naive UTC text: an aware cursor is compared in the same form."""
+    if dialect == "sqlite" and isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value
 
 
 def _jsonable(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -266,21 +273,25 @@ def _rest(extract: schema.RestExtract, landing: Landing, window: Window) -> Iter
     pages = extract.pagination
     params = {k: window.fill(v) if isinstance(v, str) else v for k, v in extract.params.items()}
     path: str | None = extract.path
+    following: str | None = None
     number = pages.start if pages.type == "page" else 0
     offset = 0
     try:
         for index in range(1, pages.max_pages + 1):
-            query = dict(params)
-            if pages.size_param:
-                query[pages.size_param] = pages.size
-            if pages.type == "page":
+            query: dict[str, Any] | None = dict(params)
+            if following is not None:  # a Link header's URL carries its own query
+                query = None
+            elif pages.size_param:
+                query[pages.size_param] = pages.size  # type: ignore[index]
+            if query is not None and pages.type == "page":
                 query[pages.param or "page"] = number
-            elif pages.type == "offset":
+            elif query is not None and pages.type == "offset":
                 query[pages.param or "offset"] = offset
+            target = following if following is not None else (path or "")
             if extract.method == "POST":
-                fetched = client.post(path or "", json=query, validate=valid_json)
+                fetched = client.post(target, json=query, validate=valid_json)
             else:
-                fetched = client.get(path or "", params=query, validate=valid_json)
+                fetched = client.get(target, params=query, validate=valid_json)
             name = f"page_{index:05d}.json"
             landing.write(name, fetched.body, fetched.meta())
             records, body = _records(extract, json.loads(fetched.body), name)
@@ -302,7 +313,6 @@ def _rest(extract: schema.RestExtract, landing: Landing, window: Window) -> Iter
                 following = _next_link(fetched.headers.get("link", ""))
                 if following is None:
                     return
-                path, params = following, {}
         raise PipelineError(f"rest extract: stopped after max_pages={pages.max_pages} pages, more were announced")
     finally:
         client.close()

@@ -70,7 +70,7 @@ class StreamRun:
 
     @property
     def source(self) -> str:
-        return f"pipeline_{self.pipeline}"[:64]
+        return f"pipeline_{self.pipeline}__{self.stream.name}"[:64]
 
     @property
     def raw_partition(self) -> str:
@@ -237,7 +237,7 @@ class StreamRun:
             if not isinstance(overlap, (int, float))
             else dt.timedelta(seconds=overlap)
         )
-        return (moment - delta).isoformat() if isinstance(moment, dt.datetime) else (moment - delta)
+        return moment - delta
 
     def _after_cursor(self, batches: Iterator[Batch], since: Any) -> Iterator[Batch]:
         column = self.stream.cursor.column  # type: ignore[union-attr]

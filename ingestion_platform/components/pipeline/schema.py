@@ -53,7 +53,8 @@ class Base(dg.Resolvable, dg.Model):
 # -- extract ---------------------------------------------------------------------------------------
 class CsvExtract(Base):
     type: ClassVar[str] = "csv"
-    path: str
+    required: ClassVar[tuple[str, ...]] = ("path",)
+    path: str | None = None
     """A file or a glob (``data/*.csv``); relative paths are relative to the pipeline folder.
     ``{partition_key}``, ``{partition_start}``, ``{partition_end}`` are replaced per run."""
     path_env: str | None = None
@@ -78,7 +79,8 @@ class CsvExtract(Base):
 
 class PostgresExtract(Base):
     type: ClassVar[str] = "postgres"
-    query: str
+    required: ClassVar[tuple[str, ...]] = ("query",)
+    query: str | None = None
     """A SQL query; ``:partition_start``, ``:partition_end``, ``:partition_key`` and ``:cursor`` are bind
     parameters (never formatted into the text)."""
     url_env: str | None = None
@@ -104,7 +106,8 @@ class Pagination(Base):
 
 class RestExtract(Base):
     type: ClassVar[str] = "rest"
-    url: str
+    required: ClassVar[tuple[str, ...]] = ("url",)
+    url: str | None = None
     """The endpoint (``https://…``, ``http://…``), or a base URL with ``path``."""
     url_env: str | None = None
     """An environment variable whose value, when set, replaces ``url`` (read at run time)."""
@@ -433,6 +436,10 @@ def stream_problem(stream: Stream) -> tuple[str, str] | None:
     """``(field, why)`` of the first thing an effective stream lacks to run; None when it can run."""
     if stream.extract is None:
         return "extract", "the stream has no extract (neither its own nor in defaults)"
+    source = stream.source
+    for name in source.required:
+        if getattr(source, name) is None:
+            return f"extract.{source.type}", f"the {source.type} extract needs {name} (its own or in defaults)"
     if not stream.load:
         return "load", "the stream has no load (neither its own nor in defaults)"
     mode = stream.mode or "append"

@@ -240,16 +240,20 @@ def _aggregate(aggregate: schema.Aggregate, batches: Iterator[Batch], counter: S
     over a count; count_distinct keeps the distinct (group, value) pairs."""
     keys = list(aggregate.group_by)
     metrics = {name: schema.parse_metric(text) for name, text in aggregate.metrics.items()}
-    partial_aggs: list[tuple[str, str, str]] = []  # (column, arrow function, partial column name)
-    for name, (fn, column) in metrics.items():
-        if fn == "count_distinct":
-            continue
+    pairs_needed: dict[tuple[str, str], str] = {}  # (column, arrow function) -> partial column name
+
+    def partial(column: str, fn: str) -> str:
+        return pairs_needed.setdefault((column, fn), f"p__{column}__{fn}")
+
+    for _name, (fn, column) in metrics.items():
         if fn == "count":
-            partial_aggs.append((column or ROW, "count", f"{name}__n"))
+            partial(column or ROW, "count")
         elif fn == "mean":
-            partial_aggs += [(column, "sum", f"{name}__s"), (column, "count", f"{name}__n")]  # type: ignore[list-item]
-        else:
-            partial_aggs.append((column, fn, f"{name}__{fn}"))  # type: ignore[list-item]
+            partial(column, "sum")  # type: ignore[arg-type]
+            partial(column, "count")  # type: ignore[arg-type]
+        elif fn != "count_distinct":
+            partial(column, fn)  # type: ignore[arg-type]
+    partial_aggs = [(c, f, o) for (c, f), o in pairs_needed.items()]
     merge = {"count": "sum", "sum": "sum", "min": "min", "max": "max"}
     distinct = {name: column for name, (fn, column) in metrics.items() if fn == "count_distinct"}
     parts: list[pa.Table] = []
@@ -293,9 +297,10 @@ def _aggregate(aggregate: schema.Aggregate, batches: Iterator[Batch], counter: S
     columns: dict[str, Any] = {k: result.column(k) for k in keys}
     for name, (fn, _column) in metrics.items():
         if fn == "count":
-            columns[name] = result.column(f"{name}__n")
+            columns[name] = result.column(pairs_needed[(_column or ROW, "count")])
         elif fn == "mean":
-            columns[name] = pc.divide(pc.cast(result.column(f"{name}__s"), pa.float64()), result.column(f"{name}__n"))
+            total = pc.cast(result.column(pairs_needed[(_column, "sum")]), pa.float64())  # type: ignore[index]
+            columns[name] = pc.divide(total, result.column(pairs_needed[(_column, "count")]))  # type: ignore[index]
         elif fn == "count_distinct":
             seen = pa.concat_tables(pairs[name]).group_by(pairs[name][0].column_names).aggregate([])
             counted = seen.group_by(keys).aggregate([(distinct[name], "count")]) if keys else None
@@ -308,7 +313,7 @@ def _aggregate(aggregate: schema.Aggregate, batches: Iterator[Batch], counter: S
             else:
                 columns[name] = pa.array([seen.filter(pc.is_valid(seen.column(distinct[name]))).num_rows])
         else:
-            columns[name] = result.column(f"{name}__{fn}")
+            columns[name] = result.column(pairs_needed[(_column, fn)])  # type: ignore[index]
     out = pa.table(columns)
     if keys:
         out = out.sort_by([(k, "ascending") for k in keys])
