@@ -283,7 +283,8 @@ def s3_filesystem(target: schema.S3Load) -> pafs.S3FileSystem:
 
 
 def s3_load(target: schema.S3Load, **kwargs: Any) -> ParquetFilesLoad:
-    root = f"{target.bucket}/{target.prefix.strip('/')}" if target.prefix.strip("/") else target.bucket
+    bucket = (os.environ.get(target.bucket_env) if target.bucket_env else None) or target.bucket
+    root = f"{bucket}/{target.prefix.strip('/')}" if target.prefix.strip("/") else bucket
     return ParquetFilesLoad(
         s3_filesystem(target),
         root,

@@ -251,6 +251,8 @@ class ParquetLoad(Base):
 class S3Load(Base):
     type: ClassVar[str] = "s3"
     bucket: str
+    bucket_env: str | None = None
+    """An environment variable whose value, when set, replaces ``bucket`` (read at run time)."""
     prefix: str = ""
     endpoint_env: str = "PIPELINES_S3_ENDPOINT"
     """Environment variable holding the endpoint (``http://127.0.0.1:8333``); unset: AWS."""

@@ -271,14 +271,11 @@ def _aggregate(aggregate: schema.Aggregate, batches: Iterator[Batch], counter: S
                 f"aggregate: no column {', '.join(sorted(missing))} (columns: {', '.join(_shown(table))})"
             )
         for column, fn, _out in partial_aggs:
-            if fn in ("sum",) and not (
-                pa.types.is_integer(table.schema.field(column).type)
-                or pa.types.is_floating(table.schema.field(column).type)
-                or pa.types.is_decimal(table.schema.field(column).type)
-            ):
+            kind = table.schema.field(column).type
+            numeric = pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)
+            if fn == "sum" and not (numeric or pa.types.is_boolean(kind)):
                 raise PipelineError(
-                    f"aggregate: {fn}({column}) needs a number, the column is {table.schema.field(column).type} "
-                    f"(cast it in a clean step)"
+                    f"aggregate: sum({column}) needs a number, the column is {kind} (cast it in a clean step)"
                 )
         grouped = table.group_by(keys).aggregate([(c, f) for c, f, _o in partial_aggs])
         grouped = grouped.rename_columns([*_renamed(grouped.column_names, partial_aggs)])
