@@ -146,13 +146,8 @@ class Ckan(BaseHTTPRequestHandler):
             self.send_error(404)
             return
         limit, offset = int(query.get("limit", 100)), int(query.get("offset", 0))
-        body = json.dumps({"success": True, "result": {"records": self.records[offset : offset + limit],
-                                                        "total": len(self.records)}}).encode()  # fmt: skip
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        page = {"records": self.records[offset : offset + limit], "total": len(self.records)}
+        local_http.send_json(self, {"success": True, "result": page})
 
     def log_message(self, *_args: object) -> None:
         pass

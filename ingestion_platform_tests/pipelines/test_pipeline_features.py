@@ -238,12 +238,7 @@ class Paged(BaseHTTPRequestHandler):
             body = chunk
             if start + size < len(self.items):
                 headers["Link"] = f'<{"/link?from=" + str(start + size)}>; rel="next"'
-        data = json.dumps(body).encode()
-        self.send_response(200)
-        for k, v in {"Content-Type": "application/json", **headers}.items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(data)
+        local_http.send_json(self, body, headers)
 
     def log_message(self, *_args: object) -> None:
         pass
