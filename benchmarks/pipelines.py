@@ -125,6 +125,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--small", type=int, default=100_000)
+    parser.add_argument("--large", type=int, default=3_000_000, help="a third size for memory (0: none)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--child", nargs=3, metavar=("SIDE", "CSV", "WORK"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -148,7 +149,12 @@ def main() -> int:
         ratio = best["direct"] / best["pipeline"]
         print(f"time: pipeline {best['pipeline']:.2f} s, direct pyarrow {best['direct']:.2f} s, "
               f"ratio direct/pipeline {ratio:.2f} (target >= 0.5)")  # fmt: skip
-        memory = {n: measure("pipeline", path) for n, path in ((args.small, small), (args.rows, big))}
+        sizes = [(args.small, small), (args.rows, big)]
+        if args.large:
+            large = Path(tmp) / "large.csv"
+            write_csv(large, args.large)
+            sizes.append((args.large, large))
+        memory = {n: measure("pipeline", path) for n, path in sizes}
         for n, result in memory.items():
             print(f"memory: pipeline at {n:>9,} rows: peak RSS growth {result['peak_kb'] / 1024:.1f} MB "
                   f"(process peak {result['peak_total_kb'] / 1024:.1f} MB)")  # fmt: skip
@@ -157,6 +163,9 @@ def main() -> int:
               f"peak RSS growth {direct['peak_kb'] / 1024:.1f} MB")  # fmt: skip
         growth = memory[args.rows]["peak_kb"] / max(memory[args.small]["peak_kb"], 1)
         print(f"memory: {args.rows:,} vs {args.small:,} rows: {growth:.2f}x (flat: about 1)")
+        if args.large:
+            plateau = memory[args.large]["peak_kb"] / max(memory[args.rows]["peak_kb"], 1)
+            print(f"memory: {args.large:,} vs {args.rows:,} rows: {plateau:.2f}x")
     return 0 if ratio >= 0.5 else 1
 
 

@@ -174,7 +174,7 @@ def _csv_file(extract: schema.CsvExtract, name: str, handle: Any, reject: Reject
     reader = pacsv.open_csv(
         handle,
         read_options=pacsv.ReadOptions(
-            encoding=arrow_encoding, skip_rows=extract.skip_rows + 1, column_names=header, block_size=1 << 22
+            encoding=arrow_encoding, skip_rows=extract.skip_rows + 1, column_names=header, block_size=1 << 20
         ),
         parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=invalid, newlines_in_values=True),
         convert_options=pacsv.ConvertOptions(

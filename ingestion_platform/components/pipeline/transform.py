@@ -168,6 +168,11 @@ def _cast(column: pa.ChunkedArray, cast: schema.Cast, decimal: str) -> tuple[pa.
     if cast.type == "string":
         return text, None
     comma = (cast.decimal or decimal) == ","
+    if cast.type in ("int", "float") and not comma:
+        try:  # the common case, every value already plain: one vectorised cast, no pattern matching
+            return pc.cast(text, target), None
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
     if cast.type in ("int", "float", "decimal"):
         text = pc.replace_substring_regex(text, "[\\s\u00a0\u202f']", "")
         if comma:
