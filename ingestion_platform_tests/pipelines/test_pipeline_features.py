@@ -341,3 +341,29 @@ def test_checks_fail_on_the_loaded_rows(sqlite_url: str, tmp_path: Path) -> None
         assert evaluations["not_null__name"].severity.value == "WARN"
         assert evaluations["accepted_values__kind"].metadata["refused_values"].value == ["c"]
         assert out.metadata["null_counts"]["id"] == 1 and out.metadata["rows_out"] == 3
+
+
+TEMPLATED = """\
+type: ingestion_platform.components.pipeline.Pipeline
+attributes:
+  name: templated
+  description: "{{ env.PIPELINES_TEST_DESCRIPTION }}"
+  streams:
+    - name: rows
+      extract:
+        csv: {path: data.csv}
+      load: [{parquet: {path: "{{ env.PIPELINES_TEST_OUT }}"}}]
+"""
+
+
+def test_env_templates_are_rendered_when_the_definitions_load(
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PIPELINES_TEST_DESCRIPTION", "rows of the drop")
+    monkeypatch.setenv("PIPELINES_TEST_OUT", str(tmp_path / "templated"))
+    with pipeline_defs(TEMPLATED, {"data.csv": b"a,b\n1,x\n2,y\n"}) as (defs, _folder):
+        (asset,) = defs.assets
+        assert asset.descriptions_by_key[asset.key] == "rows of the drop"
+        out = run_job(defs, "pipeline_templated", warehouse_url=sqlite_url, data_dir=tmp_path)["rows"]
+        assert out.result.success, out.error
+        assert pq.read_table(tmp_path / "templated").to_pylist() == [{"a": "1", "b": "x"}, {"a": "2", "b": "y"}]
