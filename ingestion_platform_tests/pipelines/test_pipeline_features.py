@@ -94,6 +94,7 @@ def test_daily_partitions_inject_the_window_into_sql(warehouse_url: str, tmp_pat
         got = {(r["store"], r["sales"], r["total"]) for r in _rows(warehouse_url, "pipelines_test", "store_day")}
         assert got == {("north", 2, 15.0), ("south", 1, 7.5)}
         assert {r["_partition"] for r in _rows(warehouse_url, "pipelines_test", "store_day")} == {"2025-03-14"}
+        assert not list((tmp_path / "out" / "day=2025-03-15").glob("*.parquet"))
         # the query's rows landed raw before the transform
         (landed,) = RawStore(tmp_path).requests("pipeline_shop__store_days", "2025-03-14")
         assert landed.startswith("query_part_")
@@ -119,6 +120,13 @@ def test_daily_partitions_inject_the_window_into_sql(warehouse_url: str, tmp_pat
         jobs = Ledger(get_warehouse(warehouse_url)).jobs(asset_key="pipelines/shop/store_days")
         assert [j["partition_key"] for j in jobs] == ["2025-03-14", "2025-03-15", "2025-03-14"]
         assert all(j["status"] == "completed" for j in jobs)
+        # the day's last sales vanish: replace empties the day, the check warns nothing was loaded
+        with warehouse.engine.begin() as conn:
+            conn.execute(sa.delete(sales).where(sales.c.sold_on == DAY2))
+        out = run_job(defs, "pipeline_shop", warehouse_url=warehouse_url, data_dir=tmp_path, partition_key="2025-03-15")
+        assert out["store_days"].checks["row_count"] is False
+        assert {r["_partition"] for r in _rows(warehouse_url, "pipelines_test", "store_day")} == {"2025-03-14"}
+        assert not list((tmp_path / "out" / "day=2025-03-15").glob("*.parquet"))
 
 
 INCREMENTAL = """\

@@ -118,7 +118,7 @@ class WarehouseLoad:
 
     def close(self) -> LoadResult:
         if self._writer is None:
-            return LoadResult(table=self.name, mode=self.mode)
+            return self._nothing()
         self._writer.close()
         table = self._table(self._schema)  # type: ignore[arg-type]
         wmode = {"append": "insert_missing", "upsert": "upsert", "incremental": "upsert"}.get(
@@ -144,6 +144,19 @@ class WarehouseLoad:
             return self.warehouse.load(table, rows(), mode=wmode, window=window, run_id=self.run_id)
         finally:
             self.abort()
+
+    def _nothing(self) -> LoadResult:
+        """No row: ``replace`` still empties the partition (or the table) when the table exists."""
+        if self.mode != "replace" or not sa.inspect(self.warehouse.engine).has_table(
+            self.target.table, schema=self.target.schema_name
+        ):
+            return LoadResult(table=self.name, mode=self.mode)
+        table = sa.Table(self.target.table, sa.MetaData(schema=self.target.schema_name),
+                         autoload_with=self.warehouse.engine)  # fmt: skip
+        window = table.c[PARTITION] == self.partition if self.partition is not None else sa.true()
+        result = self.warehouse.delete_window(table, window)
+        result.table, result.mode = self.name, self.mode
+        return result
 
     def abort(self) -> None:
         shutil.rmtree(self._dir, ignore_errors=True)
@@ -211,6 +224,13 @@ class ParquetFilesLoad:
 
     def close(self) -> LoadResult:
         result = LoadResult(table=self.shown, mode=self.mode, received=self._rows)
+        if not self._writers and self.mode == "replace" and self.partition_column is None:
+            folder = self._folder(self.partition)  # no row: the day's (or the dataset's) files go
+            if self.fs.get_file_info(folder).type == pafs.FileType.Directory:
+                for info in self.fs.get_file_info(pafs.FileSelector(folder)):
+                    if info.type == pafs.FileType.File and info.base_name.endswith(".parquet"):
+                        result.deleted += pq.read_metadata(info.path, filesystem=self.fs).num_rows
+                        self.fs.delete_file(info.path)
         for day, (writer, temp) in self._writers.items():
             writer.close()
             folder = self._folder(day)
