@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -17,3 +18,17 @@ def start(handler: type[BaseHTTPRequestHandler]) -> tuple[ThreadingHTTPServer, s
 def stop(httpd: ThreadingHTTPServer) -> None:
     httpd.shutdown()
     httpd.server_close()
+
+
+def send_json(handler: BaseHTTPRequestHandler, payload: object, headers: dict[str, str] | None = None) -> None:
+    """Answer ``payload`` as a 200 JSON response (with ``headers``)."""
+    body = json.dumps(payload).encode()
+    handler.send_response(200)
+    for name, value in {
+        "Content-Type": "application/json",
+        "Content-Length": str(len(body)),
+        **(headers or {}),
+    }.items():
+        handler.send_header(name, value)
+    handler.end_headers()
+    handler.wfile.write(body)

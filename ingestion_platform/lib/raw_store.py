@@ -4,6 +4,7 @@ Layout (``INGESTION_DATA_DIR``, default ``./.data``)::
 
     raw/<source>/<partition>/<request>.json.gz          the payload bytes exactly as received
     raw/<source>/<partition>/<request>.meta.json        url, status, fetched_at, sha256, size
+    raw/<source>/<partition>/<request>.file             a large file landed verbatim (``write_file``)
     dead_letter/<source>/<partition>/<request>.json.gz  payload + error + traceback + context
     dead_letter/<source>/<partition>/_resolved/...      dead letters replayed successfully
 
@@ -27,12 +28,13 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import tempfile
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import dagster as dg
 
@@ -157,6 +159,57 @@ class RawStore:
         meta_path = directory / f"{name}.meta.json"
         meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
         return RawPayload(source, partition, meta.get("request", request), body, meta)
+
+    def write_file(
+        self,
+        source: str,
+        partition: str,
+        request: str,
+        path: Path,
+        meta: Mapping[str, Any] | None = None,
+        *,
+        asset_key: str | None = None,
+    ) -> Path:
+        """Store the file at ``path`` verbatim, uncompressed, as ``<request>.file``: a large drop is
+        copied by the OS in chunks, never held in memory. Read it back with ``open_payload``."""
+        directory = self._raw_dir(source, partition)
+        directory.mkdir(parents=True, exist_ok=True)
+        if asset_key is not None:
+            (directory / f".asset.{safe_name(asset_key)}").touch()
+        name = safe_name(request)
+        target = directory / f"{name}.file"
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{target.name}.")
+        os.close(fd)
+        try:
+            shutil.copyfile(path, tmp)
+            digest = hashlib.sha256()
+            with open(tmp, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        (directory / f"{name}.json.gz").unlink(missing_ok=True)
+        stat = target.stat()
+        info = {
+            "request": request,
+            "size": stat.st_size,
+            "sha256": digest.hexdigest(),
+            "path": str(path),
+            "stored_at": dt.datetime.now(dt.UTC).isoformat(),
+            **dict(meta or {}),
+        }
+        _atomic_write(directory / f"{name}.meta.json", json.dumps(info, default=str, indent=1).encode())
+        return target
+
+    def open_payload(self, source: str, partition: str, request: str) -> IO[bytes]:
+        """A stored payload as a binary file to stream from: the ``.file`` copy or the ``.json.gz`` body."""
+        directory = self._raw_dir(source, partition)
+        name = safe_name(request)
+        if (directory / f"{name}.file").exists():
+            return open(directory / f"{name}.file", "rb")
+        return gzip.open(directory / f"{name}.json.gz", "rb")
 
     def exists(self, source: str, partition: str, request: str) -> bool:
         return (self._raw_dir(source, partition) / f"{safe_name(request)}.json.gz").exists()
