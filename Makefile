@@ -95,6 +95,11 @@ prod-down: install
 prod-status: install
 	$(BIN)/python -W ignore -m ingestion_platform.prod status --dir $(PROD_DIR)
 
+## The production figures: a 7-day backfill on 1 vs 2 Celery workers, schedule tick -> run start (benchmarks/README.md).
+.PHONY: bench-prod
+bench-prod: install
+	$(BIN)/python benchmarks/prod_backfill.py
+
 ## The production end-to-end test alone (also part of make test).
 test-prod: install
 	$(BIN)/python -m pytest -m prod
