@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ import httpx
 
 from ingestion_platform.lib import processes
 from ingestion_platform.lib.webserver import WebserverClient, WebserverError
+from ingestion_platform.prod import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 DAGSTER = Path(sys.executable).parent / "dagster"
@@ -31,12 +31,6 @@ _DROPPED = ("DAGSTER_HOME", "INGESTION_DATABASE_URL", "INGESTION_DATA_DIR", "DAG
 
 class DagsterDevError(WebserverError):
     pass
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class DagsterDev(WebserverClient):
