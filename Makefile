@@ -80,5 +80,32 @@ bench: install
 bench-ui: install
 	$(BIN)/python benchmarks/ui_vs_cli.py
 
+## The production topology (ingestion_platform/prod.py): Dagster storage and warehouse on PostgreSQL, code server,
+## webserver, daemon, PROD_WORKERS Celery workers on RabbitMQ; logs, pids and data in $(PROD_DIR). README "Production".
+PROD_DIR ?= .prod
+PROD_WORKERS ?= 2
+PROD_PORT ?= 3000
+PROD_DAGSTER_PG_URL ?= postgresql://root@127.0.0.1:5432/ingestion_prod_dagster
+PROD_WAREHOUSE_URL ?= postgresql://root@127.0.0.1:5432/ingestion_prod_warehouse
+.PHONY: prod-up prod-down prod-status test-prod
+prod-up: install .env
+	$(BIN)/python -W ignore -m ingestion_platform.prod up --dir $(PROD_DIR) --workers $(PROD_WORKERS) --host $(HOST) \
+	    --port $(PROD_PORT) --dagster-pg-url $(PROD_DAGSTER_PG_URL) --warehouse-url $(PROD_WAREHOUSE_URL) --env-file .env
+
+prod-down: install
+	$(BIN)/python -W ignore -m ingestion_platform.prod down --dir $(PROD_DIR)
+
+prod-status: install
+	$(BIN)/python -W ignore -m ingestion_platform.prod status --dir $(PROD_DIR)
+
+## The production figures: a 7-day backfill on 1 vs 2 Celery workers, schedule tick -> run start (benchmarks/README.md).
+.PHONY: bench-prod
+bench-prod: install
+	$(BIN)/python benchmarks/prod_backfill.py
+
+## The production end-to-end test alone (also part of make test).
+test-prod: install
+	$(BIN)/python -m pytest -m prod
+
 clean:
 	rm -rf .data .dagster_home

@@ -116,6 +116,8 @@ def sleeps() -> list[float]:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The browser tests (minutes of waiting on dagster dev) first: on pytest-xdist workers they then run
-    beside the rest of the suite instead of after it. The order stays deterministic, as xdist needs."""
-    items.sort(key=lambda item: 0 if item.get_closest_marker("browser") else 1)
+    """The browser tests (minutes of waiting on dagster dev) and the production topology's test first: on
+    pytest-xdist workers they then run beside the rest of the suite instead of after it. The order stays
+    deterministic, as xdist needs."""
+    slow = ("browser", "prod")
+    items.sort(key=lambda item: 0 if any(item.get_closest_marker(m) for m in slow) else 1)

@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import httpx
 
-from ingestion_platform_tests.ui import processes
+from ingestion_platform.lib import processes
+from ingestion_platform.lib.webserver import WebserverClient, WebserverError
+from ingestion_platform.prod import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 DAGSTER = Path(sys.executable).parent / "dagster"
@@ -29,17 +29,11 @@ DAGSTER = Path(sys.executable).parent / "dagster"
 _DROPPED = ("DAGSTER_HOME", "INGESTION_DATABASE_URL", "INGESTION_DATA_DIR", "DAGSTER_PG_URL")
 
 
-class DagsterDevError(AssertionError):
+class DagsterDevError(WebserverError):
     pass
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class DagsterDev:
+class DagsterDev(WebserverClient):
     def __init__(self, workdir: Path, log_path: Path, env: Mapping[str, str]) -> None:
         self.workdir = workdir
         self.log_path = log_path
@@ -48,7 +42,7 @@ class DagsterDev:
         # Dagster commands read .env from their working directory, over the environment: an empty one.
         self.cwd = workdir / "cwd"
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        super().__init__(f"http://127.0.0.1:{self.port}")
         self.marker = processes.new_marker()
         self.env = {k: v for k, v in os.environ.items() if k not in _DROPPED}
         self.env.update(env)
@@ -65,7 +59,6 @@ class DagsterDev:
         self.proc: subprocess.Popen[bytes] | None = None
         self.location: str | None = None
         self._log = None
-        self._http = httpx.Client(base_url=self.url, timeout=60.0)
 
     # -- lifecycle --------------------------------------------------------------------------------
     def start(self) -> None:
@@ -98,7 +91,7 @@ class DagsterDev:
 
     def stop(self) -> None:
         """Kill ``dagster dev`` and every process it started; raise if one survives."""
-        self._http.close()
+        self.close()
         if self.proc is None:
             return
         # The group is killed before the leader is reaped: until then its pid (the group id) cannot be
@@ -130,8 +123,8 @@ class DagsterDev:
         while time.monotonic() < deadline:
             self._check_alive()
             try:
-                if self._http.get("/server_info").status_code == 200:
-                    location = self._loaded_location()
+                if self.answers():
+                    location = self.loaded_location()
                     if location is not None:
                         self.location = location
                         return location
@@ -140,28 +133,6 @@ class DagsterDev:
                 last = repr(exc)
             time.sleep(1.0)
         raise DagsterDevError(f"dagster dev not ready after {timeout_s:.0f} s ({last}):\n{self.log_tail()}")
-
-    def _loaded_location(self) -> str | None:
-        data = self.graphql(
-            """{ workspaceOrError { __typename ... on Workspace { locationEntries {
-                 name loadStatus locationOrLoadError { __typename ... on PythonError { message } } } } } }"""
-        )
-        entries = data["workspaceOrError"].get("locationEntries") or []
-        for entry in entries:
-            error = entry.get("locationOrLoadError") or {}
-            if error.get("__typename") == "PythonError":
-                raise DagsterDevError(f"code location {entry['name']} failed to load: {error['message']}")
-        loaded = [e["name"] for e in entries if e["loadStatus"] == "LOADED" and e.get("locationOrLoadError")]
-        return loaded[0] if len(loaded) == 1 and len(entries) == 1 else None
-
-    # -- GraphQL --------------------------------------------------------------------------------------
-    def graphql(self, query: str, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        response = self._http.post("/graphql", json={"query": query, "variables": dict(variables or {})})
-        response.raise_for_status()
-        body = response.json()
-        if body.get("errors"):
-            raise DagsterDevError(f"GraphQL errors: {body['errors']}")
-        return body["data"]
 
     def stop_schedules_and_sensors(self) -> list[str]:
         """Stop every running schedule and sensor, so that no tick launches a run during the test."""
@@ -186,30 +157,6 @@ class DagsterDev:
     def dismiss_welcome_dialog(self) -> None:
         """The UI greets a new instance on localhost with a "Join the Dagster community" dialog; mark it seen."""
         self.graphql("mutation { setNuxSeen }")
-
-    def run(self, run_id: str) -> dict[str, Any]:
-        data = self.graphql(
-            """query($ids: [String!]) { runsOrError(filter: {runIds: $ids}) { __typename ... on Runs {
-                 results { runId status tags { key value } } } } }""",
-            {"ids": [run_id]},
-        )
-        (run,) = data["runsOrError"]["results"]
-        return run
-
-    def runs(self) -> list[dict[str, Any]]:
-        data = self.graphql(
-            "{ runsOrError { __typename ... on Runs { results { runId status tags { key value } } } } }"
-        )
-        return data["runsOrError"]["results"]
-
-    def backfill(self, backfill_id: str) -> dict[str, Any]:
-        data = self.graphql(
-            """query($id: String!) { partitionBackfillOrError(backfillId: $id) { __typename
-                 ... on PartitionBackfill { id status partitionNames runs { runId status } }
-                 ... on PythonError { message } } }""",
-            {"id": backfill_id},
-        )
-        return data["partitionBackfillOrError"]
 
     def check_names(self, asset_path: list[str]) -> list[str]:
         data = self.graphql(

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from ingestion_platform_tests.ui import processes
+from ingestion_platform.lib import processes
 
 # A parent that ignores SIGTERM and SIGINT (as dagster dev does here), with a child in its process
 # group and a grandchild that left for a session of its own.

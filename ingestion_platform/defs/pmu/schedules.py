@@ -1,6 +1,6 @@
 """When PMU data is loaded.
 
-* ``pmu_morning_schedule`` (09:00 Europe/Paris): today's programme, participants and the runners'
+* ``pmu_morning_schedule`` (09:00 Europe/Paris, ``PMU_MORNING_CRON``): today's programme, participants and the runners'
   past performances, as soon as the day's cards are final.
 * ``pmu_results_schedule`` (23:30 Europe/Paris): today's programme and participants again (race
   statuses, arrival order, times) and the rapports of the races that are official by then.
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from ingestion_platform.defs.pmu import tables
 from ingestion_platform.defs.pmu.assets import PARTICIPANTS, PERFORMANCES, PROGRAMME, RAPPORTS
-from ingestion_platform.lib.settings import run_setting, schedule_status, sensor_status
+from ingestion_platform.lib.settings import definition_setting, run_setting, schedule_status, sensor_status
 from ingestion_platform.lib.warehouse import WarehouseResource
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -26,6 +26,9 @@ PARIS = ZoneInfo("Europe/Paris")
 LATE_RAPPORTS_DAYS = run_setting(
     "PMU_LATE_RAPPORTS_DAYS", 3, "days back (today included) the late-rapports sensor looks"
 )
+# The morning schedule's cron; another cron (e.g. ``*/2 * * * *``) makes it fire within minutes: the production
+# end-to-end test uses that to see the daemon launch a scheduled run (the run key keeps one run per day).
+MORNING_CRON = definition_setting("PMU_MORNING_CRON", "0 9 * * *", "cron of pmu_morning_schedule (Europe/Paris)")
 LATE_RAPPORTS_EVERY_H = run_setting(
     "PMU_LATE_RAPPORTS_EVERY_H", 2.0, "hours between two late-rapports runs of the same day"
 )
@@ -49,7 +52,7 @@ def _paris_day(context: dg.ScheduleEvaluationContext) -> str:
 
 @dg.schedule(
     job=pmu_day_job,
-    cron_schedule="0 9 * * *",
+    cron_schedule=MORNING_CRON,
     execution_timezone="Europe/Paris",
     default_status=schedule_status(),
 )

@@ -1,10 +1,11 @@
-"""Find and kill every process a test started, whatever it became.
+"""Find and kill every process a test or the production topology started, whatever it became.
 
 ``dagster dev`` ignores SIGTERM and SIGINT here, and its children (``dagster code-server start``,
 ``dagster api grpc``, the run workers ``dagster api execute_run`` and their step processes) outlive
-it when only it is killed. Each process the UI tests start gets a marker in its environment, which
-every descendant inherits whatever session or process group it moves to: the teardown kills the
-process group, then every process still carrying the marker, until none is left.
+it when only it is killed. Each process the UI tests (and ``ingestion_platform.prod``) start gets a
+marker in its environment, which every descendant inherits whatever session or process group it
+moves to: the teardown kills the process group, then every process still carrying the marker, until
+none is left.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import time
 import uuid
 from pathlib import Path
 
-MARKER_VARIABLE = "INGESTION_UI_TEST_MARKER"
+MARKER_VARIABLE = "INGESTION_PROCESS_MARKER"
 
 
 def new_marker() -> str:

@@ -1,0 +1,2 @@
+-- deploy/docker-compose.yaml: the warehouse database beside the Dagster storage database.
+CREATE DATABASE warehouse;
