@@ -8,6 +8,9 @@ process starts (``Started process for run (pid: N)``): a process that is gone, o
 the worker died. Run monitoring then marks the run failed, and run retries (``run_retries`` in
 ``dagster.yaml``) launch it again.
 
+A run it did not launch (an in-process CLI run on the same instance) has no recorded process: it is
+reported running, never failed (its own process reports how it ends).
+
 It supports the topology it is used in: the code server and the daemon on one machine (the local
 instance, and ``deploy/`` where they share a host). A cluster uses its own launcher (Kubernetes,
 Docker), whose health checks are native.
@@ -35,8 +38,11 @@ class MonitoredRunLauncher(DefaultRunLauncher):
     def check_run_worker_health(self, run: DagsterRun) -> CheckRunHealthResult:
         pid, exited = self._worker_pid(run)
         if pid is None:
-            # Not started yet: run monitoring's start timeout covers a run stuck before its process.
-            return CheckRunHealthResult(WorkerStatus.UNKNOWN, "no run worker process recorded yet")
+            # STARTED with no worker process recorded: a run this launcher did not start (the CLI's
+            # ``dagster asset materialize`` and ``dg.materialize`` execute in their own process), or
+            # its worker marked it started just before the launcher logged the pid. Either way nothing
+            # says it died: answering anything but RUNNING would make run monitoring fail a live run.
+            return CheckRunHealthResult(WorkerStatus.RUNNING, "no run worker process recorded (not launched here)")
         if exited:
             return CheckRunHealthResult(WorkerStatus.SUCCESS, f"run worker process {pid} exited")
         if process_alive(pid):

@@ -47,8 +47,10 @@ def test_a_killed_run_process_is_reported_failed_and_the_run_marked_failed(tmp_p
         launcher = instance.run_launcher
         assert isinstance(launcher, MonitoredRunLauncher) and launcher.supports_check_run_worker_health
         run = create_run_for_test(instance, job_name="pmu_day_job", status=dg.DagsterRunStatus.STARTED)
-        # before the process is recorded: unknown (run monitoring's start timeout covers it)
-        assert launcher.check_run_worker_health(run).status == WorkerStatus.UNKNOWN
+        # no process recorded (a CLI run in its own process, or the pid not logged yet): never failed
+        assert launcher.check_run_worker_health(run).status == WorkerStatus.RUNNING
+        monitor_started_run(instance, None, instance.get_run_record_by_id(run.run_id), logging.getLogger())
+        assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.STARTED
 
         worker = _sleeper()
         try:
