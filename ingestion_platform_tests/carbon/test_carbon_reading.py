@@ -13,12 +13,23 @@ from ingestion_platform_tests.conftest import require_shared
 @pytest.mark.parametrize(
     ("text", "decimal", "expected"),
     [
-        ("5,004", None, 5004.0), ("$711.83", None, 711.83), ("14.4%", None, 0.144), ("1,7", None, 1.7),
-        ("200.000.000", None, 200_000_000.0), ("229,932.50", None, 229_932.5), ("1 234,5", None, 1234.5),
-        ("96,000", ",", 96.0), ("0,06", ",", 0.06), ("(12)", None, -12.0), ("-3.5", None, -3.5),
-        ("", None, None), ("N/A", None, None), ("1.5E-3", None, 0.0015), ("3,961", None, 3961.0),
+        ("5,004", None, 5004.0),
+        ("$711.83", None, 711.83),
+        ("14.4%", None, 0.144),
+        ("1,7", None, 1.7),
+        ("200.000.000", None, 200_000_000.0),
+        ("229,932.50", None, 229_932.5),
+        ("1 234,5", None, 1234.5),
+        ("96,000", ",", 96.0),
+        ("0,06", ",", 0.06),
+        ("(12)", None, -12.0),
+        ("-3.5", None, -3.5),
+        ("", None, None),
+        ("N/A", None, None),
+        ("1.5E-3", None, 0.0015),
+        ("3,961", None, 3961.0),
     ],
-)  # fmt: skip
+)
 def test_number_reads_locale_formats(text: str, decimal: str | None, expected: float | None) -> None:
     assert number(text, decimal=decimal) == pytest.approx(expected) if expected is not None else number(text) is None
 
@@ -34,8 +45,9 @@ def test_dates_and_travel_classes() -> None:
     assert layouts.date_of("05/03/2024") == dt.date(2024, 3, 5)
     assert layouts.date_of("3/25/2024", day_first=False) == dt.date(2024, 3, 25)
     assert layouts.date_of("25/3/2024", day_first=False) == dt.date(2024, 3, 25)  # 25 cannot be a month
-    assert [layouts.travel_class(x) for x in ("Economy Class", "Coach", "Premium Economy", "J", "First", "Affaires", "")] == [
-        "economy", "economy", "premium_economy", "business", "first", "business", "na"]  # fmt: skip
+    assert [
+        layouts.travel_class(x) for x in ("Economy Class", "Coach", "Premium Economy", "J", "First", "Affaires", "")
+    ] == ["economy", "economy", "premium_economy", "business", "first", "business", "na"]
     with pytest.raises(ValueError, match="unknown travel class 'Cargo'"):
         layouts.travel_class("Cargo")
     assert layouts.distance_band(3699.9) == "short_haul" and layouts.distance_band(3700) == "long_haul"
@@ -125,7 +137,9 @@ def test_ademe_base_carbone_layout() -> None:
     parsed, skipped = layouts.factors_from_table(layout, table, "travel")
     assert layout.name == "ademe" and table.encoding == "cp1252" and skipped == 2
     assert [(r["activity_id"], r["value"], r["per_unit"], r["year"]) for r in parsed.value] == [
-        ("27970", 0.216, "km", 2025), ("28132", 0.187, "peqkm", 2025)]  # fmt: skip
+        ("27970", 0.216, "km", 2025),
+        ("28132", 0.187, "peqkm", 2025),
+    ]
     assert parsed.value[0]["name"] == "Voiture - Motorisation moyenne" and parsed.value[0]["uncertainty"] == 20
     assert "line 6, field 'value': 'beaucoup' is not a number" in parsed.rejects[0].message
 
@@ -135,4 +149,6 @@ def test_defra_flat_file_layout() -> None:
     parsed, skipped = layouts.factors_from_table(layout, table, "generic")
     assert layout.name == "defra" and table.header_line == 5 and skipped == 1
     assert [(r["activity_id"], r["value"], r["unit"], r["year"]) for r in parsed.value] == [
-        ("1", 3033.38067, "kg CO2e/tonnes", 2024), ("3", 0.14981, "kg CO2e/passenger.km", 2024)]  # fmt: skip
+        ("1", 3033.38067, "kg CO2e/tonnes", 2024),
+        ("3", 0.14981, "kg CO2e/passenger.km", 2024),
+    ]

@@ -23,6 +23,7 @@ from typing import Any
 import dagster as dg
 import sqlalchemy as sa
 
+from ingestion_platform.defs.carbon import tableau  # noqa: F401  (registers the Tableau provider)
 from ingestion_platform.defs.carbon import tables
 from ingestion_platform.defs.carbon.checks import DATA_ENTRY_CHECKS, FACTOR_CHECKS, FOOTPRINT_CHECKS
 from ingestion_platform.defs.carbon.jobs import SyncJobs
@@ -72,10 +73,16 @@ def _job(
     if config.layout:
         extra["layout"] = config.layout
     job_id = jobs.create(
-        module_id=config.module, target_type=target, provider_type=config.provider_type, year=year,
-        inventory_id=carbon.inventory_id(year), factor_type_id=config.factor_type if target == "factors" else None,
-        filters=json.loads(config.filters_json or "{}"), config=extra, created_by=f"dagster run {context.run.run_id}",
-    )  # fmt: skip
+        module_id=config.module,
+        target_type=target,
+        provider_type=config.provider_type,
+        year=year,
+        inventory_id=carbon.inventory_id(year),
+        factor_type_id=config.factor_type if target == "factors" else None,
+        filters=json.loads(config.filters_json or "{}"),
+        config=extra,
+        created_by=f"dagster run {context.run.run_id}",
+    )
     return jobs.get(job_id)
 
 
@@ -146,10 +153,18 @@ def emission_factors(
     provider = _provider(job, jobs, carbon, tableau)
     today = dt.datetime.now(dt.UTC).date()
     with PartitionLoad.open(
-        source=CARBON.name, asset_key=EMISSION_FACTORS.to_user_string(), partition=today.isoformat(), days=[today],
-        run_id=context.run.run_id, warehouse=wh, raw_store=raw, provider=f"{job['provider_type']} (sync job {job['id']})",
-        target=tables.FACTORS_LOAD, reprocess_from_raw=config.reprocess_from_raw, config={"job_id": job["id"]},
-    ) as load:  # fmt: skip
+        source=CARBON.name,
+        asset_key=EMISSION_FACTORS.to_user_string(),
+        partition=today.isoformat(),
+        days=[today],
+        run_id=context.run.run_id,
+        warehouse=wh,
+        raw_store=raw,
+        provider=f"{job['provider_type']} (sync job {job['id']})",
+        target=tables.FACTORS_LOAD,
+        reprocess_from_raw=config.reprocess_from_raw,
+        config={"job_id": job["id"]},
+    ) as load:
         provider.run(load, jobs, run_id=context.run.run_id)
     f = tables.emission_factors
     preview = sa.select(f).where(f.c.factor_type_id == (job["factor_type_id"] or GENERIC)).limit(10)
@@ -170,13 +185,27 @@ def match_factors(entries: Sequence[Mapping[str, Any]], factors: Sequence[Mappin
     for entry in entries:
         candidates = [f for f in by_id.get((entry["factor_id"] or "", entry["unit"]), []) if f["year"] <= entry["year"]]
         best = min(candidates, key=lambda f: (-f["year"], f["factor_type_id"], f["factor_key"])) if candidates else None
-        rows.append({
-            **{k: entry[k] for k in ("module_id", "inventory_id", "activity_date", "entry_key", "year", "activity",
-                                     "quantity", "unit")},
-            "factor_type_id": best["factor_type_id"] if best else None, "factor_key": best["factor_key"] if best else None,
-            "factor_value": best["value"] if best else None,
-            "kg_co2e": entry["quantity"] * best["value"] if best else None,
-        })  # fmt: skip
+        rows.append(
+            {
+                **{
+                    k: entry[k]
+                    for k in (
+                        "module_id",
+                        "inventory_id",
+                        "activity_date",
+                        "entry_key",
+                        "year",
+                        "activity",
+                        "quantity",
+                        "unit",
+                    )
+                },
+                "factor_type_id": best["factor_type_id"] if best else None,
+                "factor_key": best["factor_key"] if best else None,
+                "factor_value": best["value"] if best else None,
+                "kg_co2e": entry["quantity"] * best["value"] if best else None,
+            }
+        )
     return rows
 
 

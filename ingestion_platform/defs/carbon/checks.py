@@ -5,7 +5,7 @@ import sqlalchemy as sa
 
 from ingestion_platform.defs.carbon import tables
 from ingestion_platform.defs.carbon.layouts import NATURAL_KEY
-from ingestion_platform.defs.carbon.source import CARBON, DATA_ENTRIES, EMISSION_FACTORS, FOOTPRINT, PARTITIONS
+from ingestion_platform.defs.carbon.source import CARBON, DATA_ENTRIES, EMISSION_FACTORS, FOOTPRINT
 from ingestion_platform.lib.checks import (
     CheckInputs,
     CheckOutcome,
@@ -15,14 +15,14 @@ from ingestion_platform.lib.checks import (
     warehouse_check,
 )
 
+# Evaluated once per run over the whole table (not once per day: a sync of a year is 366 partitions).
 DATA_ENTRY_CHECKS = [
     unique_key_check(
         asset=DATA_ENTRIES,
         table=tables.data_entries,
         key=[c.name for c in tables.data_entries.primary_key],
         window_column="activity_date",
-        partitions_def=PARTITIONS,
-    ),  # fmt: skip
+    ),
     reference_check(
         asset=DATA_ENTRIES,
         child=tables.data_entries,
@@ -30,9 +30,8 @@ DATA_ENTRY_CHECKS = [
         parent=tables.inventories,
         parent_columns=["id"],
         window_column="activity_date",
-        partitions_def=PARTITIONS,
-    ),  # fmt: skip
-    dead_letter_check(asset=DATA_ENTRIES, source=CARBON.name, partitions_def=PARTITIONS),
+    ),
+    dead_letter_check(asset=DATA_ENTRIES, source=CARBON.name),
 ]
 
 FACTOR_CHECKS = [
@@ -41,7 +40,7 @@ FACTOR_CHECKS = [
         table=tables.emission_factors,
         key=["factor_type_id", *NATURAL_KEY],
         name="emission_factors_natural_key_unique",
-    ),  # fmt: skip
+    ),
     unique_key_check(asset=EMISSION_FACTORS, table=tables.emission_factors, key=["factor_type_id", "factor_key"]),
 ]
 
@@ -64,9 +63,8 @@ FOOTPRINT_CHECKS = [
     warehouse_check(
         asset=FOOTPRINT,
         name="entries_without_factor",
-        description="Every data entry of the day found an emission factor (lists the entries that did not).",
+        description="Every data entry found an emission factor (lists the entries that did not).",
         fn=_without_factor,
         severity=dg.AssetCheckSeverity.WARN,
-        partitions_def=PARTITIONS,
     ),
 ]

@@ -110,7 +110,7 @@ class SyncJobs:
                     status_code=PENDING_CODE,
                     created_by=created_by,
                     created_at=_now(),
-                )  # fmt: skip
+                )
             )
         self._badge(job_id)
         return job_id
@@ -158,26 +158,50 @@ class SyncJobs:
         """``modules.last_sync_status`` of the job's module (a UI badge without a history query)."""
         job = self.get(job_id)
         badge = {
-            "provider": job["provider_type"], "status": job["status"], "status_code": job["status_code"],
-            "last_run": job["run_id"], "last_job_id": job_id, "target_type": job["target_type"],
-            "year": job["year"], "message": job["message"], "updated_at": _now(),
-        }  # fmt: skip
+            "provider": job["provider_type"],
+            "status": job["status"],
+            "status_code": job["status_code"],
+            "last_run": job["run_id"],
+            "last_job_id": job_id,
+            "target_type": job["target_type"],
+            "year": job["year"],
+            "message": job["message"],
+            "updated_at": _now(),
+        }
         m = tables.modules
         with self.warehouse.engine.begin() as conn:
             done = conn.execute(sa.update(m).where(m.c.id == job["module_id"]).values(last_sync_status=jsonable(badge)))
             if done.rowcount == 0:
-                conn.execute(sa.insert(m).values(id=job["module_id"], name=job["module_id"],
-                                                 last_sync_status=jsonable(badge)))  # fmt: skip
+                conn.execute(
+                    sa.insert(m).values(id=job["module_id"], name=job["module_id"], last_sync_status=jsonable(badge))
+                )
 
     # -- reads ------------------------------------------------------------------------------------
     def _select(self) -> sa.Select:
         j, c = ingestion_job, tables.data_ingestion_jobs
         return sa.select(
-            c.c.id, c.c.inventory_id, c.c.module_id, c.c.factor_type_id, c.c.provider_type, c.c.target_type,
-            c.c.year, j.c.status.label("ledger_status"), c.c.status_code, j.c.message, j.c.metadata,
-            c.c.created_by, c.c.created_at, j.c.started_at, j.c.finished_at.label("completed_at"), j.c.run_id,
-            j.c.retry_of, j.c.created, j.c.updated, j.c.unchanged, j.c.rejected,
-        ).join(j, j.c.id == c.c.id)  # fmt: skip
+            c.c.id,
+            c.c.inventory_id,
+            c.c.module_id,
+            c.c.factor_type_id,
+            c.c.provider_type,
+            c.c.target_type,
+            c.c.year,
+            j.c.status.label("ledger_status"),
+            c.c.status_code,
+            j.c.message,
+            j.c.metadata,
+            c.c.created_by,
+            c.c.created_at,
+            j.c.started_at,
+            j.c.finished_at.label("completed_at"),
+            j.c.run_id,
+            j.c.retry_of,
+            j.c.created,
+            j.c.updated,
+            j.c.unchanged,
+            j.c.rejected,
+        ).join(j, j.c.id == c.c.id)
 
     @staticmethod
     def _record(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -102,15 +102,36 @@ class ModuleSchema:
 
 #: travel class labels (folded, lower case, letters only) -> the class
 TRAVEL_CLASSES = {
-    "economy": "economy", "economyclass": "economy", "coach": "economy", "standard": "economy", "y": "economy",
-    "eco": "economy", "economique": "economy", "classeeconomique": "economy", "touriste": "economy",
-    "premiumeconomy": "premium_economy", "premium": "premium_economy", "premiumeconomyclass": "premium_economy",
-    "economypremium": "premium_economy", "economyplus": "premium_economy", "w": "premium_economy",
-    "premiumeco": "premium_economy", "premiumeconomique": "premium_economy",
-    "business": "business", "businessclass": "business", "j": "business", "c": "business", "affaires": "business",
-    "classeaffaires": "business", "club": "business",
-    "first": "first", "firstclass": "first", "f": "first", "premiere": "first", "premiereclasse": "first",
-}  # fmt: skip
+    "economy": "economy",
+    "economyclass": "economy",
+    "coach": "economy",
+    "standard": "economy",
+    "y": "economy",
+    "eco": "economy",
+    "economique": "economy",
+    "classeeconomique": "economy",
+    "touriste": "economy",
+    "premiumeconomy": "premium_economy",
+    "premium": "premium_economy",
+    "premiumeconomyclass": "premium_economy",
+    "economypremium": "premium_economy",
+    "economyplus": "premium_economy",
+    "w": "premium_economy",
+    "premiumeco": "premium_economy",
+    "premiumeconomique": "premium_economy",
+    "business": "business",
+    "businessclass": "business",
+    "j": "business",
+    "c": "business",
+    "affaires": "business",
+    "classeaffaires": "business",
+    "club": "business",
+    "first": "first",
+    "firstclass": "first",
+    "f": "first",
+    "premiere": "first",
+    "premiereclasse": "first",
+}
 LONG_HAUL_KM = 3700.0
 
 
@@ -162,8 +183,12 @@ def _energy(fields: dict[str, Any]) -> Entry:
 
 
 def _purchases(fields: dict[str, Any]) -> Entry:
-    return Entry(f"purchase {fields['category']}", fields["amount"], (fields.get("currency") or "eur").lower(),
-                 fields.get("factor_id"))  # fmt: skip
+    return Entry(
+        f"purchase {fields['category']}",
+        fields["amount"],
+        (fields.get("currency") or "eur").lower(),
+        fields.get("factor_id"),
+    )
 
 
 _DATE = Column("date", ("activity_date", "flight date", "departure date", "travel date", "day", "month"), "date", True)
@@ -261,8 +286,9 @@ def entries_from_records(
                 fields[column.name] = _value(column, record.get(column.name), where, ctx)
             day = fields.pop("date")
             if day.year != ctx.year:
-                raise RecordError(f"activity date {day} is outside the synced year {ctx.year}", record=where,
-                                  field="date")  # fmt: skip
+                raise RecordError(
+                    f"activity date {day} is outside the synced year {ctx.year}", record=where, field="date"
+                )
             try:
                 entry = schema.entry(fields)
             except ValueError as exc:
@@ -272,30 +298,43 @@ def entries_from_records(
             seen[key] = seen.get(key, 0) + 1
             if seen[key] > 1:
                 key = f"{key}#{seen[key]}"
-            rows.append({
-                "module_id": ctx.module, "inventory_id": ctx.inventory_id, "activity_date": day,
-                "entry_key": key, "year": ctx.year, "activity": entry.activity, "factor_id": entry.factor_id,
-                "quantity": entry.quantity, "unit": entry.unit,
-                "fields": {k: v for k, v in fields.items() if v is not None}, "provider_type": ctx.provider_type,
-                "source_ref": ctx.source_ref, "source_line": line, "sync_job_id": ctx.sync_job_id,
-            })  # fmt: skip
+            rows.append(
+                {
+                    "module_id": ctx.module,
+                    "inventory_id": ctx.inventory_id,
+                    "activity_date": day,
+                    "entry_key": key,
+                    "year": ctx.year,
+                    "activity": entry.activity,
+                    "factor_id": entry.factor_id,
+                    "quantity": entry.quantity,
+                    "unit": entry.unit,
+                    "fields": {k: v for k, v in fields.items() if v is not None},
+                    "provider_type": ctx.provider_type,
+                    "source_ref": ctx.source_ref,
+                    "source_line": line,
+                    "sync_job_id": ctx.sync_job_id,
+                }
+            )
         except RecordError as error:
             rejects.append(
                 Reject(
                     error,
                     record={"line": line, **record},
                     table=tables.data_entries.fullname,
-                    day=day if day is not None and day.year == ctx.year else None,
+                    day=day if day is not None and day.year == ctx.year else dt.date(ctx.year, 1, 1),
                     key=_spared(ctx, day),
                     name=f"{ctx.source_ref}__line_{line}",
-                )  # fmt: skip
+                )
             )
     return Parsed(rows, rejects)
 
 
 def _spared(ctx: EntryContext, day: dt.date | None) -> dict[str, Any] | None:
-    """What a rejected record spares from deletion: its day of the module (no day known: the load is partial)."""
-    if day is None or day.year != ctx.year:
+    """What a rejected record spares from deletion: its day of the module (no day known: the load is partial;
+    a day outside the synced year spares nothing of it). Its dead letter is filed under its day, or under the
+    first day of the synced year when the day is unknown or outside it."""
+    if day is None:
         return None
     return {"module_id": ctx.module, "inventory_id": ctx.inventory_id, "activity_date": day}
 
@@ -340,10 +379,19 @@ def module_records(table: Table, schema: ModuleSchema) -> Parsed[list[tuple[int,
     for line, cells in table.rows:
         extra = [c for c in cells[len(table.header) :] if c.strip()]
         if extra:
-            error = RecordError(f"{len(cells)} fields where the header has {len(table.header)}",
-                                request=table.name, record=f"line {line}")  # fmt: skip
-            rejects.append(Reject(error, record={"line": line, "cells": cells}, table=tables.data_entries.fullname,
-                                  name=f"{table.name}__line_{line}"))  # fmt: skip
+            error = RecordError(
+                f"{len(cells)} fields where the header has {len(table.header)}",
+                request=table.name,
+                record=f"line {line}",
+            )
+            rejects.append(
+                Reject(
+                    error,
+                    record={"line": line, "cells": cells},
+                    table=tables.data_entries.fullname,
+                    name=f"{table.name}__line_{line}",
+                )
+            )
             continue
         records.append((line, {f: cells[i] if i < len(cells) else "" for f, i in index.items()}))
     return Parsed(records, rejects)
@@ -379,12 +427,20 @@ def _oefdb(r: dict[str, str], table: Table, line: int) -> dict[str, Any]:
         raise RecordError(f"year {r.get('year')!r} is not a year", field="year")
     unit = _required(r, "unit")
     return {
-        "activity_id": _required(r, "id"), "name": _required(r, "name"), "category": text_of(r.get("category")),
-        "value": _number(r, "factor", None, required=True), "unit": unit, "per_unit": _per_unit(unit),
-        "uncertainty": _number(r, "uncertainty", None), "source": _required(r, "source"),
-        "region": text_of(r.get("region")) or "", "year": year, "lca_activity": text_of(r.get("activity")) or "",
-        "valid_from": dt.date(year, 1, 1), "valid_to": dt.date(year, 12, 31),
-    }  # fmt: skip
+        "activity_id": _required(r, "id"),
+        "name": _required(r, "name"),
+        "category": text_of(r.get("category")),
+        "value": _number(r, "factor", None, required=True),
+        "unit": unit,
+        "per_unit": _per_unit(unit),
+        "uncertainty": _number(r, "uncertainty", None),
+        "source": _required(r, "source"),
+        "region": text_of(r.get("region")) or "",
+        "year": year,
+        "lca_activity": text_of(r.get("activity")) or "",
+        "valid_from": dt.date(year, 1, 1),
+        "valid_to": dt.date(year, 12, 31),
+    }
 
 
 def _ademe(r: dict[str, str], table: Table, line: int) -> dict[str, Any] | None:
@@ -399,12 +455,20 @@ def _ademe(r: dict[str, str], table: Table, line: int) -> dict[str, Any] | None:
         raise RecordError("no year in Période de validité nor in the dates", field="Période de validité")
     name = " - ".join(x for x in (text_of(r.get("name")), text_of(r.get("attribute")), text_of(r.get("frontier"))) if x)
     return {
-        "activity_id": _required(r, "id"), "name": name, "category": text_of(r.get("category")),
-        "value": _number(r, "value", ",", required=True), "unit": unit, "per_unit": _per_unit(unit),
-        "uncertainty": _number(r, "uncertainty", ","), "source": text_of(r.get("contributor")) or "ADEME",
-        "region": text_of(r.get("region")) or "", "year": year, "lca_activity": "",
-        "valid_from": None, "valid_to": _valid_to(r.get("validity")),
-    }  # fmt: skip
+        "activity_id": _required(r, "id"),
+        "name": name,
+        "category": text_of(r.get("category")),
+        "value": _number(r, "value", ",", required=True),
+        "unit": unit,
+        "per_unit": _per_unit(unit),
+        "uncertainty": _number(r, "uncertainty", ","),
+        "source": text_of(r.get("contributor")) or "ADEME",
+        "region": text_of(r.get("region")) or "",
+        "year": year,
+        "lca_activity": "",
+        "valid_from": None,
+        "valid_to": _valid_to(r.get("validity")),
+    }
 
 
 def _valid_to(text: str | None) -> dt.date | None:
@@ -429,11 +493,20 @@ def _defra(r: dict[str, str], table: Table, line: int) -> dict[str, Any] | None:
     if not name:
         raise RecordError("missing value", field="Level 1")
     return {
-        "activity_id": text_of(r.get("id")) or name, "name": name, "category": text_of(r.get("scope")),
-        "value": _number(r, "value", None, required=True), "unit": f"kg CO2e/{uom}", "per_unit": _per_unit(uom),
-        "uncertainty": None, "source": "DESNZ", "region": "GB", "year": year, "lca_activity": "",
-        "valid_from": dt.date(year, 1, 1), "valid_to": dt.date(year, 12, 31),
-    }  # fmt: skip
+        "activity_id": text_of(r.get("id")) or name,
+        "name": name,
+        "category": text_of(r.get("scope")),
+        "value": _number(r, "value", None, required=True),
+        "unit": f"kg CO2e/{uom}",
+        "per_unit": _per_unit(uom),
+        "uncertainty": None,
+        "source": "DESNZ",
+        "region": "GB",
+        "year": year,
+        "lca_activity": "",
+        "valid_from": dt.date(year, 1, 1),
+        "valid_to": dt.date(year, 12, 31),
+    }
 
 
 def _required(r: Mapping[str, str], name: str) -> str:
@@ -470,7 +543,7 @@ FACTOR_LAYOUTS: dict[str, FactorLayout] = {
                 "uncertainty": ("uncertainty",),
                 "category": ("category",),
                 "activity": ("activity",),
-            },  # fmt: skip
+            },
             ("id", "name", "unit", "factor", "source", "year"),
             row=_oefdb,
         ),
@@ -493,7 +566,7 @@ FACTOR_LAYOUTS: dict[str, FactorLayout] = {
                 "uncertainty": ("Incertitude",),
                 "modified": ("Date de modification",),
                 "created": ("Date de création",),
-            },  # fmt: skip
+            },
             ("id", "name", "unit", "value"),
             decimal=",",
             row=_ademe,
@@ -512,7 +585,7 @@ FACTOR_LAYOUTS: dict[str, FactorLayout] = {
                 "uom": ("UOM",),
                 "ghg_unit": ("GHG/Unit", "GHG"),
                 "value": ("GHG Conversion Factor *",),
-            },  # fmt: skip
+            },
             ("level_1", "uom", "ghg_unit", "value"),
         ),
     )
@@ -561,12 +634,26 @@ def factors_from_table(
             if key in keys:
                 raise RecordError(f"same natural key as line {keys[key]}", field="id")
             keys[key] = line
-            rows.append({**row, "factor_type_id": factor_type, "factor_key": key, "layout": layout.name,
-                         "source_ref": table.name, "source_line": line})  # fmt: skip
+            rows.append(
+                {
+                    **row,
+                    "factor_type_id": factor_type,
+                    "factor_key": key,
+                    "layout": layout.name,
+                    "source_ref": table.name,
+                    "source_line": line,
+                }
+            )
         except RecordError as error:
             error = RecordError(error.reason, request=table.name, record=f"line {line}", field=error.field)
-            rejects.append(Reject(error, record={"line": line, **record}, table=tables.emission_factors.fullname,
-                                  name=f"{table.name}__line_{line}"))  # fmt: skip
+            rejects.append(
+                Reject(
+                    error,
+                    record={"line": line, **record},
+                    table=tables.emission_factors.fullname,
+                    name=f"{table.name}__line_{line}",
+                )
+            )
     return Parsed(rows, rejects), skipped
 
 

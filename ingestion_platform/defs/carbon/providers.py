@@ -58,9 +58,17 @@ class SyncSpec:
     @classmethod
     def of_job(cls, job: Mapping[str, Any]) -> SyncSpec:
         meta = job.get("metadata") or {}
-        return cls(job["id"], job["module_id"], job["provider_type"], job["target_type"], job["year"],
-                   job["inventory_id"], job.get("factor_type_id"), dict(meta.get("filters") or {}),
-                   dict(meta.get("config") or {}))  # fmt: skip
+        return cls(
+            job["id"],
+            job["module_id"],
+            job["provider_type"],
+            job["target_type"],
+            job["year"],
+            job["inventory_id"],
+            job.get("factor_type_id"),
+            dict(meta.get("filters") or {}),
+            dict(meta.get("config") or {}),
+        )
 
 
 @dataclass
@@ -108,8 +116,12 @@ class Provider:
             f"loaded {self.loaded} row(s) (created {result['created']}, updated {result['updated']}, "
             f"unchanged {result['unchanged']}, deleted {result['deleted']}), rejected {rejected}"
         )
-        jobs.complete(self.spec.job_id, rejected=rejected, summary=summary,
-                      metadata={**result, "errors": letters, "ledger_job_ids": [j.job_id for j in load.jobs.values()]})  # fmt: skip
+        jobs.complete(
+            self.spec.job_id,
+            rejected=rejected,
+            summary=summary,
+            metadata={**result, "errors": letters, "ledger_job_ids": [j.job_id for j in load.jobs.values()]},
+        )
         return result
 
     def report(self, **progress: int) -> None:
@@ -223,9 +235,16 @@ class CsvEntriesProvider(CsvUpload):
 
     def context(self, source_ref: str, *, decimal: str | None = None, day_first: bool = True) -> layouts.EntryContext:
         s = self.spec
-        return layouts.EntryContext(s.module_id, s.inventory_id or "", s.year, s.provider_type, source_ref, s.job_id,
-                                    day_first=bool(s.config.get("day_first", day_first)),
-                                    decimal=s.config.get("decimal", decimal))  # fmt: skip
+        return layouts.EntryContext(
+            s.module_id,
+            s.inventory_id or "",
+            s.year,
+            s.provider_type,
+            source_ref,
+            s.job_id,
+            day_first=bool(s.config.get("day_first", day_first)),
+            decimal=s.config.get("decimal", decimal),
+        )
 
     def load_data(self, parsed: Parsed[list[dict[str, Any]]], *, complete: bool) -> dict[str, Any]:
         return load_entries(self, parsed.value, complete=complete)
@@ -239,8 +258,14 @@ def load_entries(provider: Provider, rows: list[dict[str, Any]], *, complete: bo
     load_reference(load, s)
     result = load.load(tables.data_entries, inside, scope=[(s.module_id, s.inventory_id)], complete=complete)
     provider.loaded = result.created + result.updated + result.unchanged
-    return {"created": result.created, "updated": result.updated, "unchanged": result.unchanged,
-            "deleted": result.deleted, "received": result.received, "outside_run_days": len(rows) - len(inside)}  # fmt: skip
+    return {
+        "created": result.created,
+        "updated": result.updated,
+        "unchanged": result.unchanged,
+        "deleted": result.deleted,
+        "received": result.received,
+        "outside_run_days": len(rows) - len(inside),
+    }
 
 
 def load_reference(load: PartitionLoad, spec: SyncSpec) -> None:
@@ -253,8 +278,9 @@ def load_reference(load: PartitionLoad, spec: SyncSpec) -> None:
         organisation = spec.inventory_id.rsplit("-", 1)[0]
         warehouse.load(tables.inventories, [{"id": spec.inventory_id, "year": spec.year, "organisation": organisation}])
     schema = layouts.MODULES.get(spec.module_id)
-    warehouse.load(tables.modules, [{"id": spec.module_id, "name": schema.name if schema else spec.module_id}],
-                   columns=("name",))  # fmt: skip
+    warehouse.load(
+        tables.modules, [{"id": spec.module_id, "name": schema.name if schema else spec.module_id}], columns=("name",)
+    )
     if spec.factor_type_id:
         warehouse.load(tables.factor_types, [{"id": spec.factor_type_id, "name": spec.factor_type_id}])
 
@@ -273,8 +299,14 @@ class CsvFactorsProvider(CsvUpload):
             self.fetched = len(table.rows)
             self.report(fetched=self.fetched)
             parsed, skipped = layouts.factors_from_table(layout, table, self.spec.factor_type_id or GENERIC)
-            self.load.job.metadata.update(layout=layout.name, encoding=table.encoding, delimiter=table.delimiter,
-                                          header_line=table.header_line, skipped=skipped, mojibake_repaired=table.repaired)  # fmt: skip
+            self.load.job.metadata.update(
+                layout=layout.name,
+                encoding=table.encoding,
+                delimiter=table.delimiter,
+                header_line=table.header_line,
+                skipped=skipped,
+                mojibake_repaired=table.repaired,
+            )
             self.load.file_rejects(request, parsed.rejects)
             out.value += parsed.value
         return out
@@ -283,8 +315,13 @@ class CsvFactorsProvider(CsvUpload):
         load_reference(self.load, self.spec)
         result = self.load.load(tables.emission_factors, parsed.value)
         self.loaded = result.created + result.updated + result.unchanged
-        return {"created": result.created, "updated": result.updated, "unchanged": result.unchanged,
-                "deleted": result.deleted, "received": result.received}  # fmt: skip
+        return {
+            "created": result.created,
+            "updated": result.updated,
+            "unchanged": result.unchanged,
+            "deleted": result.deleted,
+            "received": result.received,
+        }
 
 
 def year_days(year: int) -> list[dt.date]:

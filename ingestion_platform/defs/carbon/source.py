@@ -23,6 +23,7 @@ CARBON = Source(
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool="carbon_providers",
     tags={"family": "carbon"},
+    sparse_days=True,  # one bad entry on a day of one entry is a dead letter, not a failed sync
     description="Carbon inventory data entries: CSV uploads and Tableau views, synced per module and year.",
 )
 
