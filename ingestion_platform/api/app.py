@@ -10,7 +10,6 @@ parses it, and launches a Dagster run through the webserver's GraphQL API (``DAG
 tagged ``carbon/job_id``: the run is queued and the daemon starts it.
 """
 
-
 import datetime as dt
 import json
 import re
@@ -200,7 +199,9 @@ def create_app(
         body = SyncAccepted(job_id=job_id, status="pending", status_code=102, message="Sync initiated")
         return JSONResponse(status_code=202, content={**body.model_dump(), "run_id": run_id})
 
-    def create_sync(module: str, target: str, factor_type: str | None, body: SyncRequest, file: Path | None, who: str) -> JSONResponse:
+    def create_sync(
+        module: str, target: str, factor_type: str | None, body: SyncRequest, file: Path | None, who: str
+    ) -> JSONResponse:
         check_year(body.year)
         check_provider(module, body.provider_type, target)
         config = dict(body.config)
@@ -287,7 +288,9 @@ def create_app(
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> dict[str, Any]:
         j = ingestion_job
-        where = sa.and_(sa.true(), *([j.c.source == source] if source else []), *([j.c.status == status] if status else []))
+        where = sa.and_(
+            sa.true(), *([j.c.source == source] if source else []), *([j.c.status == status] if status else [])
+        )
         total = wh.count(j, where)
         rows = wh.fetch(sa.select(j).where(where).order_by(j.c.id.desc()).limit(limit).offset(offset))
         return jsonable({"total": total, "limit": limit, "offset": offset, "items": rows})
@@ -359,4 +362,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-

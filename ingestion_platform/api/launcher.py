@@ -14,7 +14,9 @@ import httpx
 from ingestion_platform.lib.settings import run_setting
 
 GRAPHQL_URL = run_setting(
-    "DAGSTER_GRAPHQL_URL", "http://127.0.0.1:3000/graphql", "GraphQL endpoint of the Dagster webserver the API launches runs on"
+    "DAGSTER_GRAPHQL_URL",
+    "http://127.0.0.1:3000/graphql",
+    "GraphQL endpoint of the Dagster webserver the API launches runs on",
 )
 CODE_LOCATION = run_setting(
     "DAGSTER_CODE_LOCATION", "ingestion_platform", "code location name the API launches runs in (workspace.yaml)"

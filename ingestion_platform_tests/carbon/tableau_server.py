@@ -25,8 +25,14 @@ FLIGHTS_VIEW_ID = "9b1c6a3e-1f2d-4c0b-a8e7-0f1e2d3c4b5a"
 
 
 class FakeTableau:
-    def __init__(self, fixtures: Path, rows: list[dict[str, str]], *, pat: tuple[str, str] = ("etl", "pat-secret"),
-                 jwt_app: tuple[str, str, str] = ("client-1", "kid-1", "jwt-secret")) -> None:
+    def __init__(
+        self,
+        fixtures: Path,
+        rows: list[dict[str, str]],
+        *,
+        pat: tuple[str, str] = ("etl", "pat-secret"),
+        jwt_app: tuple[str, str, str] = ("client-1", "kid-1", "jwt-secret"),
+    ) -> None:
         self.fixtures = fixtures
         self.rows = rows
         self.pat = pat
@@ -92,7 +98,10 @@ class FakeTableau:
         credentials = ET.fromstring(body).find("credentials")
         attrs = credentials.attrib if credentials is not None else {}
         who = None
-        if attrs.get("personalAccessTokenName") == self.pat[0] and attrs.get("personalAccessTokenSecret") == self.pat[1]:
+        if (
+            attrs.get("personalAccessTokenName") == self.pat[0]
+            and attrs.get("personalAccessTokenSecret") == self.pat[1]
+        ):
             who = f"pat:{self.pat[0]}"
             for token, owner in list(self.sessions.items()):  # one PAT, one session
                 if owner == who:
@@ -116,9 +125,11 @@ class FakeTableau:
 
     def views_xml(self) -> bytes:
         text = (self.fixtures / "view_get.xml").read_text()
-        flights = (f'<view id="{FLIGHTS_VIEW_ID}" name="Flights" contentUrl="Travel/sheets/Flights">'
-                   '<workbook id="3cc6cd06-89ce-4fdc-b935-5294135d6d42" /><owner id="5de011f8-5aa9-4d5b-b991-f462c8dd6bb7" />'
-                   '<project id="5241e88d-d384-4fd7-9c2f-648b5247efc5" /></view>')
+        flights = (
+            f'<view id="{FLIGHTS_VIEW_ID}" name="Flights" contentUrl="Travel/sheets/Flights">'
+            '<workbook id="3cc6cd06-89ce-4fdc-b935-5294135d6d42" /><owner id="5de011f8-5aa9-4d5b-b991-f462c8dd6bb7" />'
+            '<project id="5241e88d-d384-4fd7-9c2f-648b5247efc5" /></view>'
+        )
         text = text.replace("</views>", flights + "</views>").replace('totalAvailable="2"', 'totalAvailable="3"')
         return text.encode()
 

@@ -32,8 +32,13 @@ class FakeLauncher:
 def api(sqlite_url: str, tmp_path: Path) -> tuple[TestClient, FakeLauncher, SyncJobs, Path]:
     launcher = FakeLauncher()
     wh = get_warehouse(sqlite_url)
-    app = create_app(warehouse=wh, launcher=launcher, tokens=parse_tokens("adm-123:admin,ro-456:read"),
-                     carbon=CarbonSettings(organisation="acme"), upload_dir=tmp_path / "uploads")
+    app = create_app(
+        warehouse=wh,
+        launcher=launcher,
+        tokens=parse_tokens("adm-123:admin,ro-456:read"),
+        carbon=CarbonSettings(organisation="acme"),
+        upload_dir=tmp_path / "uploads",
+    )
     return TestClient(app), launcher, SyncJobs(wh), tmp_path / "uploads"
 
 
@@ -42,7 +47,9 @@ def test_tokens_401_403(api) -> None:
     assert client.get("/api/v1/jobs").status_code == 401
     assert client.get("/api/v1/jobs", headers={"Authorization": "Bearer nope"}).status_code == 401
     assert client.get("/api/v1/jobs", headers=READ).status_code == 200
-    response = client.post("/api/v1/sync/data-entries/travel", headers=READ, json={"provider_type": "tableau_api", "year": 2024})
+    response = client.post(
+        "/api/v1/sync/data-entries/travel", headers=READ, json={"provider_type": "tableau_api", "year": 2024}
+    )
     assert response.status_code == 403 and launcher.launched == []
     with pytest.raises(SettingError, match="entry 2 is not token:admin or token:read"):
         parse_tokens("a:admin,secret-value:root")
@@ -51,13 +58,18 @@ def test_tokens_401_403(api) -> None:
 def test_a_csv_upload_sync_stores_the_file_then_launches_a_tagged_run(api) -> None:
     client, launcher, jobs, uploads = api
     response = client.post(
-        "/api/v1/sync/data-entries/headcount", headers=ADMIN,
+        "/api/v1/sync/data-entries/headcount",
+        headers=ADMIN,
         data={"year": "2024", "provider_type": "csv_upload", "config": '{"api_key": "hunter2", "day_first": true}'},
         files={"file": ("hc 2024.csv", b"date,department,fte\n2024-01-02,Ops,2\n", "text/csv")},
     )
     assert response.status_code == 202, response.text
     body = response.json()
-    assert {k: body[k] for k in ("status", "status_code", "message")} == {"status": "pending", "status_code": 102, "message": "Sync initiated"}
+    assert {k: body[k] for k in ("status", "status_code", "message")} == {
+        "status": "pending",
+        "status_code": 102,
+        "message": "Sync initiated",
+    }
     stored = list(uploads.rglob("hc_2024.csv"))
     assert len(stored) == 1 and stored[0].read_bytes().startswith(b"date,department")
     run = launcher.launched[0]
@@ -77,14 +89,33 @@ def test_a_csv_upload_sync_stores_the_file_then_launches_a_tagged_run(api) -> No
 @pytest.mark.parametrize(
     ("path", "payload", "field", "text"),
     [
-        ("/api/v1/sync/data-entries/headcount", {"provider_type": "tableau_api", "year": 2024}, "provider_type",
-         "valid combinations: "),
-        ("/api/v1/sync/data-entries/travel", {"provider_type": "tableau_api", "year": 1800}, "year", "greater than or equal"),
+        (
+            "/api/v1/sync/data-entries/headcount",
+            {"provider_type": "tableau_api", "year": 2024},
+            "provider_type",
+            "valid combinations: ",
+        ),
+        (
+            "/api/v1/sync/data-entries/travel",
+            {"provider_type": "tableau_api", "year": 1800},
+            "year",
+            "greater than or equal",
+        ),
         ("/api/v1/sync/data-entries/travel", {"provider_type": "tableau_api", "year": 2010}, "year", "between"),
         ("/api/v1/sync/data-entries/travel", {"year": 2024}, "provider_type", "Field required"),
         ("/api/v1/sync/data-entries/travel", {"provider_type": "csv_upload", "year": 2024}, "file", "needs a file"),
-        ("/api/v1/sync/data-entries/rockets", {"provider_type": "csv_upload", "year": 2024}, "module_id", "unknown module"),
-        ("/api/v1/sync/data-entries/travel", {"provider_type": "tableau_api", "year": 2024, "filters": [1]}, "filters", "dictionary"),
+        (
+            "/api/v1/sync/data-entries/rockets",
+            {"provider_type": "csv_upload", "year": 2024},
+            "module_id",
+            "unknown module",
+        ),
+        (
+            "/api/v1/sync/data-entries/travel",
+            {"provider_type": "tableau_api", "year": 2024, "filters": [1]},
+            "filters",
+            "dictionary",
+        ),
     ],
 )
 def test_invalid_inputs_are_422_naming_the_field(api, path: str, payload: dict, field: str, text: str) -> None:
@@ -98,7 +129,11 @@ def test_invalid_inputs_are_422_naming_the_field(api, path: str, payload: dict, 
 
 def test_retry_only_a_failed_job_and_link_it(api) -> None:
     client, launcher, jobs, _ = api
-    first = client.post("/api/v1/sync/data-entries/travel", headers=ADMIN, json={"provider_type": "tableau_api", "year": 2024, "filters": {"Region": "EU"}}).json()
+    first = client.post(
+        "/api/v1/sync/data-entries/travel",
+        headers=ADMIN,
+        json={"provider_type": "tableau_api", "year": 2024, "filters": {"Region": "EU"}},
+    ).json()
     assert client.post(f"/api/v1/sync/retry/{first['job_id']}", headers=ADMIN).status_code == 409  # pending
     jobs.start(first["job_id"])
     jobs.fail(first["job_id"], "ProviderError: Tableau sign-in refused", 401)
@@ -106,7 +141,11 @@ def test_retry_only_a_failed_job_and_link_it(api) -> None:
     retry = client.post(f"/api/v1/sync/retry/{first['job_id']}", headers=ADMIN)
     assert retry.status_code == 202
     new = client.get(f"/api/v1/sync/status/{retry.json()['job_id']}", headers=READ).json()
-    assert new["retry_of"] == first["job_id"] and new["metadata"]["filters"] == {"Region": "EU"} and new["status"] == "pending"
+    assert (
+        new["retry_of"] == first["job_id"]
+        and new["metadata"]["filters"] == {"Region": "EU"}
+        and new["status"] == "pending"
+    )
     assert client.post("/api/v1/sync/retry/999", headers=ADMIN).status_code == 404
     assert client.post(f"/api/v1/sync/retry/{first['job_id']}", headers=READ).status_code == 403
 
@@ -114,7 +153,9 @@ def test_retry_only_a_failed_job_and_link_it(api) -> None:
 def test_a_launch_failure_fails_the_job(api) -> None:
     client, launcher, jobs, _ = api
     launcher.fail = True
-    response = client.post("/api/v1/sync/data-entries/travel", headers=ADMIN, json={"provider_type": "tableau_api", "year": 2024})
+    response = client.post(
+        "/api/v1/sync/data-entries/travel", headers=ADMIN, json={"provider_type": "tableau_api", "year": 2024}
+    )
     assert response.status_code == 503
     job = jobs.get(response.json()["job_id"])
     assert (job["status"], job["status_code"]) == ("failed", 503) and "unreachable" in job["message"]
@@ -123,9 +164,17 @@ def test_a_launch_failure_fails_the_job(api) -> None:
 def test_openapi_and_dashboard(api) -> None:
     client, launcher, _, _ = api
     spec = client.get("/openapi.json").json()
-    assert {"/api/v1/sync/data-entries/{module_id}", "/api/v1/sync/factors/{module_id}/{factor_type_id}",
-            "/api/v1/sync/status/{job_id}", "/api/v1/sync/history/{module_id}", "/api/v1/sync/retry/{job_id}",
-            "/api/v1/jobs", "/api/v1/stats", "/api/v1/ingest/{source}", "/api/v1/ingest-all"} <= set(spec["paths"])
+    assert {
+        "/api/v1/sync/data-entries/{module_id}",
+        "/api/v1/sync/factors/{module_id}/{factor_type_id}",
+        "/api/v1/sync/status/{job_id}",
+        "/api/v1/sync/history/{module_id}",
+        "/api/v1/sync/retry/{job_id}",
+        "/api/v1/jobs",
+        "/api/v1/stats",
+        "/api/v1/ingest/{source}",
+        "/api/v1/ingest-all",
+    } <= set(spec["paths"])
     assert "bearer" in str(spec["components"]["securitySchemes"]).lower()
     client.post("/api/v1/sync/data-entries/travel", headers=ADMIN, json={"provider_type": "tableau_api", "year": 2024})
     page = client.get("/api/v1/jobs?limit=1&offset=0", headers=READ).json()

@@ -22,7 +22,7 @@ TRAVEL = (
     "T2,2024-01-15,CDG,LHR,Business,344,2\r\n"
     "T3,2024-02-01,CDG,NRT,Cargo,9714,1\r\n"
     "T4,2025-01-01,CDG,NRT,Economy,9714,1\r\n"
-    "T5,2024-03-10,LHR,JFK,First,\"5,540\",1\r\n"
+    'T5,2024-03-10,LHR,JFK,First,"5,540",1\r\n'
 )
 
 
@@ -42,11 +42,18 @@ def _sync(url: str, data: Path, asset: dg.AssetsDefinition, job_id: int, year: i
     """Run the sync job; data entries over ``year``'s days up to ``last`` (the whole year by default)."""
     tags = {}
     if year is not None:
-        tags = {"dagster/asset_partition_range_start": f"{year}-01-01", "dagster/asset_partition_range_end": f"{year}-{last}"}
+        tags = {
+            "dagster/asset_partition_range_start": f"{year}-01-01",
+            "dagster/asset_partition_range_end": f"{year}-{last}",
+        }
     op = "__".join(asset.key.path)
     return dg.materialize(
-        [asset], resources=_resources(url, data), tags=tags, instance=dg.DagsterInstance.ephemeral(),
-        run_config={"ops": {op: {"config": {"job_id": job_id}}}}, raise_on_error=False,
+        [asset],
+        resources=_resources(url, data),
+        tags=tags,
+        instance=dg.DagsterInstance.ephemeral(),
+        run_config={"ops": {op: {"config": {"job_id": job_id}}}},
+        raise_on_error=False,
     )
 
 
@@ -57,12 +64,21 @@ def _upload(tmp_path: Path, name: str, body: str | bytes) -> str:
     return str(path)
 
 
-def test_a_year_of_travel_from_csv_is_one_run_and_a_resync_replaces_exactly_its_rows(warehouse_url: str, tmp_path: Path) -> None:
+def test_a_year_of_travel_from_csv_is_one_run_and_a_resync_replaces_exactly_its_rows(
+    warehouse_url: str, tmp_path: Path
+) -> None:
     wh = get_warehouse(warehouse_url)
     jobs = SyncJobs(wh)
     file = _upload(tmp_path, "travel.csv", TRAVEL)
-    job_id = jobs.create(module_id="travel", target_type="data_entries", provider_type="csv_upload", year=2024,
-                         inventory_id="acme-2024", config={"file": file}, created_by="test")
+    job_id = jobs.create(
+        module_id="travel",
+        target_type="data_entries",
+        provider_type="csv_upload",
+        year=2024,
+        inventory_id="acme-2024",
+        config={"file": file},
+        created_by="test",
+    )
     assert jobs.get(job_id)["status"] == "pending" and jobs.get(job_id)["status_code"] == 102
     # the whole year once (366 partitions cost ~40 s of Dagster events): on SQLite; PostgreSQL runs the first quarter
     full = warehouse_url.startswith("sqlite")
@@ -72,12 +88,16 @@ def test_a_year_of_travel_from_csv_is_one_run_and_a_resync_replaces_exactly_its_
     assert (job["status"], job["status_code"], job["ledger_status"]) == ("completed", 207, "completed_with_errors")
     assert job["metadata"]["progress"] == {"fetched": 5, "transformed": 3, "loaded": 3}
     assert any("line 4, field 'travel_class': unknown travel class 'Cargo'" in e for e in job["metadata"]["errors"])
-    assert any("line 5, field 'date': activity date 2025-01-01 is outside the synced year 2024" in e
-               for e in job["metadata"]["errors"])
+    assert any(
+        "line 5, field 'date': activity date 2025-01-01 is outside the synced year 2024" in e
+        for e in job["metadata"]["errors"]
+    )
     e = tables.data_entries
     rows = wh.fetch(sa.select(e).order_by(e.c.entry_key))
-    assert [(r["entry_key"], r["activity_date"], r["quantity"], r["fields"]["travel_class"], r["fields"]["distance_band"])
-            for r in rows] == [
+    assert [
+        (r["entry_key"], r["activity_date"], r["quantity"], r["fields"]["travel_class"], r["fields"]["distance_band"])
+        for r in rows
+    ] == [
         ("T1", dt.date(2024, 1, 15), 5834.0, "economy", "long_haul"),
         ("T2", dt.date(2024, 1, 15), 688.0, "business", "short_haul"),
         ("T5", dt.date(2024, 3, 10), 5540.0, "first", "long_haul"),
@@ -90,24 +110,49 @@ def test_a_year_of_travel_from_csv_is_one_run_and_a_resync_replaces_exactly_its_
     badge = wh.fetch(sa.select(tables.modules.c.last_sync_status).where(tables.modules.c.id == "travel"))[0]
     assert badge["last_sync_status"]["last_job_id"] == job_id and badge["last_sync_status"]["status"] == "completed"
     # the re-sync of the year without T2: T2 is deleted, the rest unchanged, another module untouched
-    other = jobs.create(module_id="headcount", target_type="data_entries", provider_type="csv_upload", year=2024,
-                        inventory_id="acme-2024", config={"file": _upload(tmp_path, "hc.csv", "date,department,fte\n2024-01-15,Ops,3\n")})
+    other = jobs.create(
+        module_id="headcount",
+        target_type="data_entries",
+        provider_type="csv_upload",
+        year=2024,
+        inventory_id="acme-2024",
+        config={"file": _upload(tmp_path, "hc.csv", "date,department,fte\n2024-01-15,Ops,3\n")},
+    )
     assert _sync(warehouse_url, tmp_path / "data", assets.data_entries, other, 2024, Q1).success
-    smaller = _upload(tmp_path, "travel2.csv", "\n".join(line for line in TRAVEL.splitlines() if not line.startswith("T2")))
-    again = jobs.create(module_id="travel", target_type="data_entries", provider_type="csv_upload", year=2024,
-                        inventory_id="acme-2024", config={"file": smaller})
+    smaller = _upload(
+        tmp_path, "travel2.csv", "\n".join(line for line in TRAVEL.splitlines() if not line.startswith("T2"))
+    )
+    again = jobs.create(
+        module_id="travel",
+        target_type="data_entries",
+        provider_type="csv_upload",
+        year=2024,
+        inventory_id="acme-2024",
+        config={"file": smaller},
+    )
     assert _sync(warehouse_url, tmp_path / "data", assets.data_entries, again, 2024, Q1).success
     keys = [(r["module_id"], r["entry_key"]) for r in wh.fetch(sa.select(e).order_by(e.c.module_id, e.c.entry_key))]
-    assert keys[:1] == [("headcount", keys[0][1])] and [k for k in keys if k[0] == "travel"] == [("travel", "T1"), ("travel", "T5")]
+    assert keys[:1] == [("headcount", keys[0][1])] and [k for k in keys if k[0] == "travel"] == [
+        ("travel", "T1"),
+        ("travel", "T5"),
+    ]
     assert jobs.get(again)["metadata"]["deleted"] == 1
     assert [j["id"] for j in jobs.history("travel")] == [again, job_id]
 
 
-def test_a_failing_sync_fails_its_job_and_a_retry_rebuilt_from_the_job_links_to_it(sqlite_url: str, tmp_path: Path) -> None:
+def test_a_failing_sync_fails_its_job_and_a_retry_rebuilt_from_the_job_links_to_it(
+    sqlite_url: str, tmp_path: Path
+) -> None:
     wh = get_warehouse(sqlite_url)
     jobs = SyncJobs(wh)
-    job_id = jobs.create(module_id="headcount", target_type="data_entries", provider_type="csv_upload", year=2024,
-                         inventory_id="acme-2024", config={"file": _upload(tmp_path, "bad.csv", "who,what\n1,2\n")})
+    job_id = jobs.create(
+        module_id="headcount",
+        target_type="data_entries",
+        provider_type="csv_upload",
+        year=2024,
+        inventory_id="acme-2024",
+        config={"file": _upload(tmp_path, "bad.csv", "who,what\n1,2\n")},
+    )
     result = _sync(sqlite_url, tmp_path / "data", assets.data_entries, job_id, 2024, Q1)
     assert not result.success
     job = jobs.get(job_id)
@@ -117,9 +162,15 @@ def test_a_failing_sync_fails_its_job_and_a_retry_rebuilt_from_the_job_links_to_
         jobs.ledger.transition(job_id, "completed")
     # the retry: a new job from the failed one's record, the file fixed in place
     Path(job["metadata"]["config"]["file"]).write_text("date,department,fte\n2024-05-01,Ops,2\n")
-    retry = jobs.create(module_id=job["module_id"], target_type=job["target_type"], provider_type=job["provider_type"],
-                        year=job["year"], inventory_id=job["inventory_id"], config=job["metadata"]["config"],
-                        retry_of=job_id)
+    retry = jobs.create(
+        module_id=job["module_id"],
+        target_type=job["target_type"],
+        provider_type=job["provider_type"],
+        year=job["year"],
+        inventory_id=job["inventory_id"],
+        config=job["metadata"]["config"],
+        retry_of=job_id,
+    )
     assert type(provider_for_job(jobs.get(retry), {})).__name__ == "CsvEntriesProvider"
     assert _sync(sqlite_url, tmp_path / "data", assets.data_entries, retry, 2024, "05-31").success
     assert jobs.get(retry)["retry_of"] == job_id and jobs.get(retry)["status_code"] == 200
@@ -135,32 +186,62 @@ def test_factors_from_oefdb_then_the_footprint_prices_the_entries(warehouse_url:
     oefdb = require_shared("carbon/emission_factors") / "OpenEmissionFactorsDB_2021-11-24.csv"
     wh = get_warehouse(warehouse_url)
     jobs = SyncJobs(wh)
-    factors = jobs.create(module_id="generic", target_type="factors", provider_type="csv_upload", year=2024,
-                          inventory_id=None, factor_type_id="generic", config={"file": str(oefdb)})
+    factors = jobs.create(
+        module_id="generic",
+        target_type="factors",
+        provider_type="csv_upload",
+        year=2024,
+        inventory_id=None,
+        factor_type_id="generic",
+        config={"file": str(oefdb)},
+    )
     result = _sync(warehouse_url, tmp_path / "data", assets.emission_factors, factors)
     assert result.success
     assert wh.count(tables.emission_factors) == 1417 and jobs.get(factors)["status_code"] == 200
     checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
     assert checks == {"emission_factors_natural_key_unique": True, "emission_factors_key_unique_not_null": True}
-    entries = jobs.create(module_id="travel", target_type="data_entries", provider_type="csv_upload", year=2024,
-                          inventory_id="acme-2024", config={"file": _upload(tmp_path, "t.csv", TRAVEL)})
+    entries = jobs.create(
+        module_id="travel",
+        target_type="data_entries",
+        provider_type="csv_upload",
+        year=2024,
+        inventory_id="acme-2024",
+        config={"file": _upload(tmp_path, "t.csv", TRAVEL)},
+    )
     assert _sync(warehouse_url, tmp_path / "data", assets.data_entries, entries, 2024, Q1).success
-    run = dg.materialize([assets.footprint], resources=_resources(warehouse_url, tmp_path / "data"),
-                         instance=dg.DagsterInstance.ephemeral(), raise_on_error=False,
-                         tags={"dagster/asset_partition_range_start": "2024-01-01", "dagster/asset_partition_range_end": "2024-03-31"})
+    run = dg.materialize(
+        [assets.footprint],
+        resources=_resources(warehouse_url, tmp_path / "data"),
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+        tags={"dagster/asset_partition_range_start": "2024-01-01", "dagster/asset_partition_range_end": "2024-03-31"},
+    )
     assert run.success
     f = tables.footprint
     rows = {r["entry_key"]: r for r in wh.fetch(sa.select(f))}
-    assert rows["T1"]["factor_value"] == 0.14787 and rows["T1"]["kg_co2e"] == pytest.approx(5834 * 0.14787)  # BEIS GB 2021
+    assert rows["T1"]["factor_value"] == 0.14787 and rows["T1"]["kg_co2e"] == pytest.approx(
+        5834 * 0.14787
+    )  # BEIS GB 2021
     assert rows["T2"]["factor_value"] == 0.22652 and rows["T5"]["factor_value"] == 0.59147
     failed = [c for c in run.get_asset_check_evaluations() if not c.passed]
     assert failed == []
     # an entry without a factor is listed by the check
-    jobs2 = jobs.create(module_id="headcount", target_type="data_entries", provider_type="csv_upload", year=2024,
-                        inventory_id="acme-2024", config={"file": _upload(tmp_path, "h.csv", "date,department,fte\n2024-03-31,Ops,2\n")})
+    jobs2 = jobs.create(
+        module_id="headcount",
+        target_type="data_entries",
+        provider_type="csv_upload",
+        year=2024,
+        inventory_id="acme-2024",
+        config={"file": _upload(tmp_path, "h.csv", "date,department,fte\n2024-03-31,Ops,2\n")},
+    )
     assert _sync(warehouse_url, tmp_path / "data", assets.data_entries, jobs2, 2024, Q1).success
-    run = dg.materialize([assets.footprint], resources=_resources(warehouse_url, tmp_path / "data"),
-                         instance=dg.DagsterInstance.ephemeral(), partition_key="2024-03-31", raise_on_error=False)
+    run = dg.materialize(
+        [assets.footprint],
+        resources=_resources(warehouse_url, tmp_path / "data"),
+        instance=dg.DagsterInstance.ephemeral(),
+        partition_key="2024-03-31",
+        raise_on_error=False,
+    )
     evaluation = next(c for c in run.get_asset_check_evaluations() if c.check_name == "entries_without_factor")
     assert not evaluation.passed and evaluation.metadata["failing_rows"].value == 1
     assert '"activity": "headcount"' in str(evaluation.metadata["sample"].value).replace("'", '"')

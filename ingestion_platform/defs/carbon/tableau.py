@@ -64,8 +64,13 @@ def pivot_measures(table: Table) -> Table:
         if cells[names] not in measures:
             measures.append(cells[names])
         found[cells[names]] = cells[values]
-    header = [table.header[i] for i in dims] + measures
-    rows = [(line, [*mark, *(found.get(m, "") for m in measures)]) for mark, (line, found) in marks.items()]
+    # a dimension column named like a measure (Tableau adds the formatted aggregate) gives way to the measure
+    kept = [k for k, i in enumerate(dims) if header_key(table.header[i]) not in {header_key(m) for m in measures}]
+    header = [table.header[dims[k]] for k in kept] + measures
+    rows = [
+        (line, [*(mark[k] for k in kept), *(found.get(m, "") for m in measures)])
+        for mark, (line, found) in marks.items()
+    ]
     return Table(table.name, table.encoding, table.delimiter, header, table.header_line, rows, table.repaired)
 
 
@@ -138,7 +143,11 @@ class TableauFlightsProvider(CsvEntriesProvider):
             views = list(TSC.Pager(self.server.views))
         except TSC.ServerResponseError as exc:
             raise ProviderError(f"Tableau views list refused: {_summary(exc)}", 502) from None
-        match = [v for v in views if wanted in (v.name, v.content_url) or wanted == (v.content_url or "").replace("/sheets/", "/")]
+        match = [
+            v
+            for v in views
+            if wanted in (v.name, v.content_url) or wanted == (v.content_url or "").replace("/sheets/", "/")
+        ]
         if not match:
             known = ", ".join(sorted(v.name for v in views)[:20])
             raise ProviderError(f"no Tableau view {wanted!r} on the site (views: {known})", 404)
@@ -154,7 +163,9 @@ class TableauFlightsProvider(CsvEntriesProvider):
             raise ProviderError(f"Tableau view export refused: {_summary(exc)}", 502) from None
         url = f"{self._settings().server_url}/views/{view.id}/data"
         elapsed = (dt.datetime.now(dt.UTC) - start).total_seconds()
-        return Fetched(url, 200, body, {"content-type": "text/csv"}, 1, elapsed, {"view": view.name, "view_id": view.id})
+        return Fetched(
+            url, 200, body, {"content-type": "text/csv"}, 1, elapsed, {"view": view.name, "view_id": view.id}
+        )
 
     def _sign_out(self) -> None:
         server = getattr(self, "server", None)
@@ -175,7 +186,9 @@ class TableauFlightsProvider(CsvEntriesProvider):
         for request, body in raw.payloads.items():
             table = pivot_measures(read_table(body, request, required, layout="Tableau flights view"))
             index = table.index(aliases)
-            records = [(line, {f: cells[i] if i < len(cells) else "" for f, i in index.items()}) for line, cells in table.rows]
+            records = [
+                (line, {f: cells[i] if i < len(cells) else "" for f, i in index.items()}) for line, cells in table.rows
+            ]
             self.fetched = len(records)
             ctx = self.context(f"tableau:{self._view_name()}", day_first=False)
             parsed = layouts.entries_from_records(schema, records, ctx)
