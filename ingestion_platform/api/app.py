@@ -19,14 +19,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import Depends, FastAPI, HTTPException, Path as PathParam, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from ingestion_platform.api.launcher import DagsterLauncher, LaunchError
-from ingestion_platform.defs.carbon import tableau  # noqa: F401  (registers the Tableau provider)
 from ingestion_platform.defs.carbon import layouts
+from ingestion_platform.defs.carbon import tableau as _tableau_provider  # noqa: F401  (registers it)
 from ingestion_platform.defs.carbon.jobs import JobNotFound, SyncJobs
 from ingestion_platform.defs.carbon.providers import GENERIC, InvalidProvider, provider_class
 from ingestion_platform.defs.carbon.resources import CarbonSettings
@@ -97,8 +98,11 @@ def create_app(
     launch = launcher or DagsterLauncher()
     settings = (carbon or CarbonSettings()).resolved()
     uploads = upload_dir or settings.api_upload_dir()
-    app = FastAPI(title="ingestion_platform sync API", version="1.0.0",
-                  description="Carbon syncs (data entries and emission factors) and the ingestion dashboard.")  # fmt: skip
+    app = FastAPI(
+        title="ingestion_platform sync API",
+        version="1.0.0",
+        description="Carbon syncs (data entries and emission factors) and the ingestion dashboard.",
+    )
     bearer = HTTPBearer(auto_error=False)
 
     def role_of(credentials: HTTPAuthorizationCredentials | None) -> str:
@@ -161,10 +165,9 @@ def create_app(
     def _model(payload: Any) -> SyncRequest:
         try:
             return SyncRequest.model_validate(payload)
-        except Exception as exc:  # pydantic.ValidationError: the field and why, as FastAPI says it
-            errors = getattr(exc, "errors", lambda: [{"loc": ["body"], "msg": str(exc)}])()
-            raise HTTPException(422, detail=[{"loc": ["body", *e.get("loc", [])], "msg": e.get("msg"),
-                                              "type": e.get("type", "value_error")} for e in errors]) from None  # fmt: skip
+        except ValidationError as exc:  # the field and why, as FastAPI says it
+            detail = [{"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+            raise HTTPException(422, detail=detail) from None
 
     async def store_upload(upload: Any) -> Path:
         name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(upload.filename or "upload.csv").name)[:120] or "upload.csv"
@@ -184,8 +187,10 @@ def create_app(
         job = jobs.get(job_id)
         if job["target_type"] == "data_entries":
             asset, op = DATA_ENTRIES, "carbon__data_entries"
-            tags = {"dagster/asset_partition_range_start": f"{job['year']}-01-01",
-                    "dagster/asset_partition_range_end": f"{job['year']}-12-31"}  # fmt: skip
+            tags = {
+                "dagster/asset_partition_range_start": f"{job['year']}-01-01",
+                "dagster/asset_partition_range_end": f"{job['year']}-12-31",
+            }
         else:
             asset, op, tags = EMISSION_FACTORS, "carbon__emission_factors", {}
         tags = {**tags, SYNC_JOB_TAG: str(job_id), "carbon/module": job["module_id"]}
@@ -193,8 +198,15 @@ def create_app(
             run_id = launch.launch([asset.path], run_config={"ops": {op: {"config": {"job_id": job_id}}}}, tags=tags)
         except LaunchError as exc:
             jobs.fail(job_id, f"LaunchError: {exc}", 503)
-            return JSONResponse(status_code=503, content={"job_id": job_id, "status": "failed", "status_code": 503,
-                                                          "message": f"run not launched: {exc}"})  # fmt: skip
+            return JSONResponse(
+                status_code=503,
+                content={
+                    "job_id": job_id,
+                    "status": "failed",
+                    "status_code": 503,
+                    "message": f"run not launched: {exc}",
+                },
+            )
         jobs.attach_run(job_id, run_id)
         body = SyncAccepted(job_id=job_id, status="pending", status_code=102, message="Sync initiated")
         return JSONResponse(status_code=202, content={**body.model_dump(), "run_id": run_id})
@@ -210,23 +222,42 @@ def create_app(
                 raise _invalid("file", "a csv_upload sync needs a file (multipart field 'file')")
             config["file"] = str(file)
         job_id = jobs.create(
-            module_id=module, target_type=target, provider_type=body.provider_type, year=body.year,
+            module_id=module,
+            target_type=target,
+            provider_type=body.provider_type,
+            year=body.year,
             inventory_id=settings.inventory_id(body.year) if target == "data_entries" else None,
-            factor_type_id=factor_type, filters=body.filters, config=config, created_by=f"api ({who})",
-        )  # fmt: skip
+            factor_type_id=factor_type,
+            filters=body.filters,
+            config=config,
+            created_by=f"api ({who})",
+        )
         return start(job_id)
 
     def public(job: dict[str, Any]) -> dict[str, Any]:
         meta = job["metadata"]
-        return jsonable({
-            "job_id": job["id"], "status": job["status"], "status_code": job["status_code"], "message": job["message"],
-            "progress": meta.get("progress", {}), "inventory_id": job["inventory_id"], "module_id": job["module_id"],
-            "factor_type_id": job["factor_type_id"], "provider_type": job["provider_type"],
-            "target_type": job["target_type"], "year": job["year"], "created_by": job["created_by"],
-            "started_at": job["started_at"], "completed_at": job["completed_at"], "run_id": job["run_id"],
-            "retry_of": job["retry_of"], "metadata": {k: meta[k] for k in ("filters", "config", "errors") if k in meta},
-            "counts": {k: job[k] for k in ("created", "updated", "unchanged", "rejected")},
-        })  # fmt: skip
+        return jsonable(
+            {
+                "job_id": job["id"],
+                "status": job["status"],
+                "status_code": job["status_code"],
+                "message": job["message"],
+                "progress": meta.get("progress", {}),
+                "inventory_id": job["inventory_id"],
+                "module_id": job["module_id"],
+                "factor_type_id": job["factor_type_id"],
+                "provider_type": job["provider_type"],
+                "target_type": job["target_type"],
+                "year": job["year"],
+                "created_by": job["created_by"],
+                "started_at": job["started_at"],
+                "completed_at": job["completed_at"],
+                "run_id": job["run_id"],
+                "retry_of": job["retry_of"],
+                "metadata": {k: meta[k] for k in ("filters", "config", "errors") if k in meta},
+                "counts": {k: job[k] for k in ("created", "updated", "unchanged", "rejected")},
+            }
+        )
 
     def get_job(job_id: int) -> dict[str, Any]:
         try:
@@ -237,16 +268,24 @@ def create_app(
     ModuleId = Annotated[str, PathParam(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 
     # -- carbon syncs ----------------------------------------------------------------------------
-    @app.post("/api/v1/sync/data-entries/{module_id}", status_code=202, response_model=SyncAccepted,
-              summary="Start a sync of a module's data entries for a year")  # fmt: skip
+    @app.post(
+        "/api/v1/sync/data-entries/{module_id}",
+        status_code=202,
+        response_model=SyncAccepted,
+        summary="Start a sync of a module's data entries for a year",
+    )
     async def sync_data_entries(module_id: ModuleId, request: Request, who: Admin) -> JSONResponse:
         if module_id not in layouts.MODULES:
             raise _invalid("module_id", f"unknown module; known: {', '.join(layouts.MODULES)}", "path")
         body, file = await read_request(request)
         return create_sync(module_id, "data_entries", None, body, file, who)
 
-    @app.post("/api/v1/sync/factors/{module_id}/{factor_type_id}", status_code=202, response_model=SyncAccepted,
-              summary="Start a sync of emission factors of a factor type")  # fmt: skip
+    @app.post(
+        "/api/v1/sync/factors/{module_id}/{factor_type_id}",
+        status_code=202,
+        response_model=SyncAccepted,
+        summary="Start a sync of emission factors of a factor type",
+    )
     async def sync_factors(module_id: ModuleId, factor_type_id: ModuleId, request: Request, who: Admin) -> JSONResponse:
         if module_id not in (*layouts.MODULES, GENERIC):
             raise _invalid("module_id", f"unknown module; known: {', '.join([*layouts.MODULES, GENERIC])}", "path")
@@ -263,19 +302,29 @@ def create_app(
     ) -> list[dict[str, Any]]:
         return [public(j) for j in jobs.history(module_id, provider_type=provider_type, limit=limit)]
 
-    @app.post("/api/v1/sync/retry/{job_id}", status_code=202, response_model=SyncAccepted,
-              summary="Retry a failed sync: a new job, linked to it")  # fmt: skip
+    @app.post(
+        "/api/v1/sync/retry/{job_id}",
+        status_code=202,
+        response_model=SyncAccepted,
+        summary="Retry a failed sync: a new job, linked to it",
+    )
     def sync_retry(job_id: int, who: Admin) -> JSONResponse:
         job = get_job(job_id)
         if job["ledger_status"] != FAILED:
             raise HTTPException(409, f"job {job_id} is {job['status']}: only a failed sync can be retried")
         meta = job["metadata"]
         retry = jobs.create(
-            module_id=job["module_id"], target_type=job["target_type"], provider_type=job["provider_type"],
-            year=job["year"], inventory_id=job["inventory_id"], factor_type_id=job["factor_type_id"],
-            filters=meta.get("filters"), config=meta.get("config"), created_by=f"api ({who}) retry of {job_id}",
+            module_id=job["module_id"],
+            target_type=job["target_type"],
+            provider_type=job["provider_type"],
+            year=job["year"],
+            inventory_id=job["inventory_id"],
+            factor_type_id=job["factor_type_id"],
+            filters=meta.get("filters"),
+            config=meta.get("config"),
+            created_by=f"api ({who}) retry of {job_id}",
             retry_of=job_id,
-        )  # fmt: skip
+        )
         return start(retry)
 
     # -- the ingestion dashboard ----------------------------------------------------------------
@@ -302,16 +351,31 @@ def create_app(
         j = ingestion_job
         out = []
         for entry in source_status(wh):
-            sums = wh.fetch(sa.select(*[sa.func.coalesce(sa.func.sum(j.c[c]), 0).label(c) for c in
-                                        ("created", "updated", "unchanged", "rejected")]).where(j.c.source == entry["source"]))[0]  # fmt: skip
+            sums = wh.fetch(
+                sa.select(
+                    *[
+                        sa.func.coalesce(sa.func.sum(j.c[c]), 0).label(c)
+                        for c in ("created", "updated", "unchanged", "rejected")
+                    ]
+                ).where(j.c.source == entry["source"])
+            )[0]
             last = entry["last_sync"] or {}
-            out.append({
-                "source": entry["source"], "group": entry["group"], "rows": sum(entry["rows"].values()),
-                "tables": entry["rows"], "last_status": last.get("status"), "last_run_id": last.get("run_id"),
-                "last_success_at": entry["last_success_at"], "created": int(sums["created"]),
-                "updated": int(sums["updated"]), "skipped": int(sums["unchanged"]), "errors": int(sums["rejected"]),
-                "dead_letters": entry["dead_letters"],
-            })  # fmt: skip
+            out.append(
+                {
+                    "source": entry["source"],
+                    "group": entry["group"],
+                    "rows": sum(entry["rows"].values()),
+                    "tables": entry["rows"],
+                    "last_status": last.get("status"),
+                    "last_run_id": last.get("run_id"),
+                    "last_success_at": entry["last_success_at"],
+                    "created": int(sums["created"]),
+                    "updated": int(sums["updated"]),
+                    "skipped": int(sums["unchanged"]),
+                    "errors": int(sums["rejected"]),
+                    "dead_letters": entry["dead_letters"],
+                }
+            )
         return jsonable({"sources": out})
 
     def ingest_source(name: str, partition: str | None) -> dict[str, Any]:

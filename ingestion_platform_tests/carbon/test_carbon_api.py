@@ -56,7 +56,7 @@ def test_tokens_401_403(api) -> None:
 
 
 def test_a_csv_upload_sync_stores_the_file_then_launches_a_tagged_run(api) -> None:
-    client, launcher, jobs, uploads = api
+    client, launcher, _, uploads = api
     response = client.post(
         "/api/v1/sync/data-entries/headcount",
         headers=ADMIN,
@@ -128,7 +128,7 @@ def test_invalid_inputs_are_422_naming_the_field(api, path: str, payload: dict, 
 
 
 def test_retry_only_a_failed_job_and_link_it(api) -> None:
-    client, launcher, jobs, _ = api
+    client, _, jobs, _ = api
     first = client.post(
         "/api/v1/sync/data-entries/travel",
         headers=ADMIN,

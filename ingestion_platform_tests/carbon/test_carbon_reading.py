@@ -54,7 +54,10 @@ def test_dates_and_travel_classes() -> None:
 
 
 def test_title_rows_bom_crlf_and_ragged_rows() -> None:
-    body = "\ufeffReport of 2024\r\nexported by X\r\n\r\ndate;department;fte\r\n01/02/2024;Sales;1,5\r\n02/02/2024;Ops\r\n03/02/2024;R&D;2;extra\r\n".encode()
+    body = (
+        "\ufeffReport of 2024\r\nexported by X\r\n\r\ndate;department;fte\r\n"
+        "01/02/2024;Sales;1,5\r\n02/02/2024;Ops\r\n03/02/2024;R&D;2;extra\r\n"
+    ).encode()
     table = read_table(body, "hc.csv", [["date"], ["department"], ["fte"]])
     assert (table.delimiter, table.header_line, table.encoding) == (";", 4, "utf-8-sig")
     assert [line for line, _ in table.rows] == [5, 6, 7]
@@ -114,7 +117,8 @@ def test_oefdb_natural_key_is_unique_where_the_id_is_not() -> None:
 
 ADEME = (
     "Type Ligne;Identifiant de l'élément;Statut de l'élément;Nom base français;Nom attribut français;"
-    "Unité français;Contributeur;Localisation géographique;Période de validité;Incertitude;Total poste non décomposé\r\n"
+    "Unité français;Contributeur;Localisation géographique;Période de validité;Incertitude;"
+    "Total poste non décomposé\r\n"
     "Elément;27970;Valide générique;Voiture;Motorisation moyenne;kgCO2e/km;ADEME;France continentale;2025;20;0,216\r\n"
     "Poste;27970;Valide générique;Voiture;Combustion;kgCO2e/km;ADEME;France continentale;2025;;0,180\r\n"
     "Elément;28132;Valide générique;Avion passagers;Moyen courrier, 2018;kgCO2e/peq.km;ADEME;France;2025;;0,187\r\n"

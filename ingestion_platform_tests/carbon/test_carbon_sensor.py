@@ -17,10 +17,15 @@ def test_a_drop_becomes_one_job_and_run(sqlite_url: str, tmp_path: Path, monkeyp
     (drop / "factors" / "energy").mkdir(parents=True)
     (drop / "rockets" / "2024").mkdir(parents=True)
     (drop / "headcount" / "2024" / "hc.csv").write_text("date,department,fte\n2024-01-02,Ops,2\n")
-    (drop / "factors" / "energy" / "defra.csv").write_text("ID,Level 1,UOM,GHG/Unit,GHG Conversion Factor 2024\n1,Fuels,kWh,kg CO2e,0.2\n")
+    (drop / "factors" / "energy" / "defra.csv").write_text(
+        "ID,Level 1,UOM,GHG/Unit,GHG Conversion Factor 2024\n1,Fuels,kWh,kg CO2e,0.2\n"
+    )
     (drop / "rockets" / "2024" / "x.csv").write_text("a\n1\n")
     (drop / "headcount" / "2024" / ".partial.csv").write_text("date\n")
-    resources = {"warehouse": WarehouseResource(database_url=sqlite_url), "carbon": CarbonSettings(upload_dir=str(drop))}
+    resources = {
+        "warehouse": WarehouseResource(database_url=sqlite_url),
+        "carbon": CarbonSettings(upload_dir=str(drop)),
+    }
     instance = dg.DagsterInstance.ephemeral()
     with dg.build_sensor_context(instance=instance, resources=resources) as context:
         result = carbon_upload_sensor(context)

@@ -12,8 +12,8 @@ from ingestion_platform.defs.carbon.jobs import SyncJobs
 from ingestion_platform.defs.carbon.providers import InvalidProvider, provider_class, provider_for_job
 from ingestion_platform.defs.carbon.resources import CarbonSettings, TableauSettings
 from ingestion_platform.lib.ledger import InvalidTransition, Ledger
-from ingestion_platform.lib.raw_store import RawStore, RawStoreResource
-from ingestion_platform.lib.warehouse import Warehouse, WarehouseResource, get_warehouse
+from ingestion_platform.lib.raw_store import RawStoreResource
+from ingestion_platform.lib.warehouse import WarehouseResource, get_warehouse
 from ingestion_platform_tests.conftest import require_shared
 
 TRAVEL = (

@@ -23,7 +23,7 @@ from typing import Any
 import dagster as dg
 import sqlalchemy as sa
 
-from ingestion_platform.defs.carbon import tableau  # noqa: F401  (registers the Tableau provider)
+from ingestion_platform.defs.carbon import tableau as _tableau_provider  # noqa: F401  (registers it)
 from ingestion_platform.defs.carbon import tables
 from ingestion_platform.defs.carbon.checks import DATA_ENTRY_CHECKS, FACTOR_CHECKS, FOOTPRINT_CHECKS
 from ingestion_platform.defs.carbon.jobs import SyncJobs

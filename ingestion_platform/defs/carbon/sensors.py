@@ -92,7 +92,8 @@ def _request(path: Path, root: Path, jobs: SyncJobs, carbon: CarbonSettings, sto
 
 @dg.sensor(jobs=[data_entries_sync_job, factors_sync_job], default_status=sensor_status(), minimum_interval_seconds=30)
 def carbon_upload_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource, carbon: CarbonSettings):
-    """A CSV dropped in CARBON_UPLOAD_DIR (<module>/<year>/*.csv, factors/<factor_type>/*.csv) -> a sync job and its run."""
+    """A CSV dropped in CARBON_UPLOAD_DIR (<module>/<year>/*.csv, factors/<factor_type>/*.csv): a sync job
+    and its run."""
     root = carbon.drop_dir()
     seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
     jobs = SyncJobs(warehouse.get())

@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import uuid
 from collections.abc import Mapping
@@ -43,8 +44,14 @@ from ingestion_platform.lib.settings import SettingError
 def connected_app_jwt(client_id: str, secret_id: str, secret: str, username: str) -> str:
     """A Tableau connected-app token (direct trust)."""
     now = dt.datetime.now(dt.UTC)
-    claims = {"iss": client_id, "sub": username, "aud": "tableau", "jti": uuid.uuid4().hex,
-              "exp": now + dt.timedelta(minutes=5), "scp": ["tableau:views:download", "tableau:content:read"]}  # fmt: skip
+    claims = {
+        "iss": client_id,
+        "sub": username,
+        "aud": "tableau",
+        "jti": uuid.uuid4().hex,
+        "exp": now + dt.timedelta(minutes=5),
+        "scp": ["tableau:views:download", "tableau:content:read"],
+    }
     return jwt.encode(claims, secret, algorithm="HS256", headers={"kid": secret_id, "iss": client_id})
 
 
@@ -60,7 +67,7 @@ def pivot_measures(table: Table) -> Table:
     for line, cells in table.rows:
         cells = cells + [""] * (len(table.header) - len(cells))
         mark = tuple(cells[i] for i in dims)
-        line0, found = marks.setdefault(mark, (line, {}))
+        _, found = marks.setdefault(mark, (line, {}))
         if cells[names] not in measures:
             measures.append(cells[names])
         found[cells[names]] = cells[values]
@@ -170,10 +177,8 @@ class TableauFlightsProvider(CsvEntriesProvider):
     def _sign_out(self) -> None:
         server = getattr(self, "server", None)
         if server is not None and server.is_signed_in():
-            try:
+            with contextlib.suppress(Exception):  # the export is stored; the session then just expires
                 server.auth.sign_out()
-            except Exception:  # the export is stored; a failed sign-out only leaves the session to expire
-                pass
 
     def transform_data(self, raw: Raw) -> Parsed[list[dict[str, Any]]]:
         schema = layouts.MODULES["travel"]
