@@ -32,7 +32,7 @@ from ingestion_platform.defs.carbon.jobs import JobNotFound, SyncJobs
 from ingestion_platform.defs.carbon.providers import GENERIC, InvalidProvider, provider_class
 from ingestion_platform.defs.carbon.resources import CarbonSettings
 from ingestion_platform.defs.carbon.source import DATA_ENTRIES, EMISSION_FACTORS, PARTITIONS, SYNC_JOB_TAG
-from ingestion_platform.lib.ledger import FAILED, ingestion_job, jsonable
+from ingestion_platform.lib.ledger import ingestion_job, jsonable
 from ingestion_platform.lib.settings import SettingError, run_setting
 from ingestion_platform.lib.warehouse import Warehouse, get_warehouse
 
@@ -193,7 +193,8 @@ def create_app(
             }
         else:
             asset, op, tags = EMISSION_FACTORS, "carbon__emission_factors", {}
-        tags = {**tags, SYNC_JOB_TAG: str(job_id), "carbon/module": job["module_id"]}
+        # a failed sync is retried through /sync/retry (a new job), never by the instance's run retries
+        tags = {**tags, SYNC_JOB_TAG: str(job_id), "carbon/module": job["module_id"], "dagster/max_retries": "0"}
         try:
             run_id = launch.launch([asset.path], run_config={"ops": {op: {"config": {"job_id": job_id}}}}, tags=tags)
         except LaunchError as exc:
@@ -309,22 +310,11 @@ def create_app(
         summary="Retry a failed sync: a new job, linked to it",
     )
     def sync_retry(job_id: int, who: Admin) -> JSONResponse:
-        job = get_job(job_id)
-        if job["ledger_status"] != FAILED:
-            raise HTTPException(409, f"job {job_id} is {job['status']}: only a failed sync can be retried")
-        meta = job["metadata"]
-        retry = jobs.create(
-            module_id=job["module_id"],
-            target_type=job["target_type"],
-            provider_type=job["provider_type"],
-            year=job["year"],
-            inventory_id=job["inventory_id"],
-            factor_type_id=job["factor_type_id"],
-            filters=meta.get("filters"),
-            config=meta.get("config"),
-            created_by=f"api ({who}) retry of {job_id}",
-            retry_of=job_id,
-        )
+        get_job(job_id)
+        try:
+            retry = jobs.retry(job_id, created_by=f"api ({who}) retry of {job_id}")
+        except ValueError as exc:
+            raise HTTPException(409, str(exc)) from None
         return start(retry)
 
     # -- the ingestion dashboard ----------------------------------------------------------------
@@ -384,9 +374,9 @@ def create_app(
         if name not in SOURCES:
             raise _invalid("source", f"unknown source; known: {', '.join(SOURCES)}", "path")
         source = SOURCES[name]
-        keys = [k for k in source.assets if k not in (DATA_ENTRIES,) and source.group != "carbon"]
-        if not keys:
+        if source.group == "carbon":
             raise _invalid("source", "carbon syncs start through /api/v1/sync/...", "path")
+        keys = list(source.assets)
         day = partition or (dt.date.today() - dt.timedelta(days=1)).isoformat()
         if day not in source.partitions.get_partition_keys():
             raise _invalid("partition", f"{day} is not a partition of {name}")

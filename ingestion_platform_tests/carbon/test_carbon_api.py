@@ -185,3 +185,6 @@ def test_openapi_and_dashboard(api) -> None:
     response = client.post("/api/v1/ingest/pmu", headers=ADMIN, json={"partition": "2025-03-14"})
     assert response.status_code == 202 and launcher.launched[-1]["tags"]["dagster/partition"] == "2025-03-14"
     assert client.post("/api/v1/ingest/nope", headers=ADMIN).status_code == 422
+    refused = client.post("/api/v1/ingest/carbon", headers=ADMIN)
+    assert refused.status_code == 422 and "/api/v1/sync/" in refused.text
+    assert client.post("/api/v1/ingest/pmu", headers=ADMIN, json={"partition": "14/03/2025"}).status_code == 422

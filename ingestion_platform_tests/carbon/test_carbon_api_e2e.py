@@ -84,6 +84,7 @@ def test_sync_poll_fail_retry_through_a_real_webserver_and_daemon(dagster: Dagst
     entries_id, bad_id = entries.json()["job_id"], bad.json()["job_id"]
     run = dagster.run(entries.json()["run_id"])
     assert {"key": "carbon/job_id", "value": str(entries_id)} in run["tags"]
+    assert {"key": "dagster/max_retries", "value": "0"} in run["tags"]  # retried through the API, as a new job
 
     failed = _poll(client, bad_id)[-1]
     assert (failed["status"], failed["status_code"]) == ("failed", 400)
@@ -100,7 +101,9 @@ def test_sync_poll_fail_retry_through_a_real_webserver_and_daemon(dagster: Dagst
     assert (done["status"], done["status_code"], done["retry_of"]) == ("completed", 200, bad_id)
     assert done["counts"]["created"] == 1
 
-    states = _poll(client, entries_id, timeout_s=170)
+    # the job stays processing, its progress visible, until the run has reported every day and check
+    states = _poll(client, entries_id, timeout_s=300)
+    assert any(s["status"] == "processing" and s["progress"].get("loaded") == 1 for s in states), states
     final = states[-1]
     assert (final["status"], final["status_code"]) == ("completed", 207), final
     assert final["progress"] == {"fetched": 2, "transformed": 1, "loaded": 1}

@@ -57,6 +57,19 @@ def _sync(url: str, data: Path, asset: dg.AssetsDefinition, job_id: int, year: i
     )
 
 
+def _csv_job(jobs: SyncJobs, module: str, file: str) -> int:
+    """A pending csv_upload sync of ``module``'s 2024 data entries from ``file``."""
+    return jobs.create(
+        module_id=module,
+        target_type="data_entries",
+        provider_type="csv_upload",
+        year=2024,
+        inventory_id="acme-2024",
+        config={"file": file},
+        created_by="test",
+    )
+
+
 def _upload(tmp_path: Path, name: str, body: str | bytes) -> str:
     path = tmp_path / "uploads" / name
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -70,15 +83,7 @@ def test_a_year_of_travel_from_csv_is_one_run_and_a_resync_replaces_exactly_its_
     wh = get_warehouse(warehouse_url)
     jobs = SyncJobs(wh)
     file = _upload(tmp_path, "travel.csv", TRAVEL)
-    job_id = jobs.create(
-        module_id="travel",
-        target_type="data_entries",
-        provider_type="csv_upload",
-        year=2024,
-        inventory_id="acme-2024",
-        config={"file": file},
-        created_by="test",
-    )
+    job_id = _csv_job(jobs, "travel", file)
     assert jobs.get(job_id)["status"] == "pending" and jobs.get(job_id)["status_code"] == 102
     # the whole year once (366 partitions cost ~40 s of Dagster events): on SQLite; PostgreSQL runs the first quarter
     full = warehouse_url.startswith("sqlite")
@@ -110,26 +115,12 @@ def test_a_year_of_travel_from_csv_is_one_run_and_a_resync_replaces_exactly_its_
     badge = wh.fetch(sa.select(tables.modules.c.last_sync_status).where(tables.modules.c.id == "travel"))[0]
     assert badge["last_sync_status"]["last_job_id"] == job_id and badge["last_sync_status"]["status"] == "completed"
     # the re-sync of the year without T2: T2 is deleted, the rest unchanged, another module untouched
-    other = jobs.create(
-        module_id="headcount",
-        target_type="data_entries",
-        provider_type="csv_upload",
-        year=2024,
-        inventory_id="acme-2024",
-        config={"file": _upload(tmp_path, "hc.csv", "date,department,fte\n2024-01-15,Ops,3\n")},
-    )
+    other = _csv_job(jobs, "headcount", _upload(tmp_path, "hc.csv", "date,department,fte\n2024-01-15,Ops,3\n"))
     assert _sync(warehouse_url, tmp_path / "data", assets.data_entries, other, 2024, Q1).success
     smaller = _upload(
         tmp_path, "travel2.csv", "\n".join(line for line in TRAVEL.splitlines() if not line.startswith("T2"))
     )
-    again = jobs.create(
-        module_id="travel",
-        target_type="data_entries",
-        provider_type="csv_upload",
-        year=2024,
-        inventory_id="acme-2024",
-        config={"file": smaller},
-    )
+    again = _csv_job(jobs, "travel", smaller)
     assert _sync(warehouse_url, tmp_path / "data", assets.data_entries, again, 2024, Q1).success
     keys = [(r["module_id"], r["entry_key"]) for r in wh.fetch(sa.select(e).order_by(e.c.module_id, e.c.entry_key))]
     assert keys[:1] == [("headcount", keys[0][1])] and [k for k in keys if k[0] == "travel"] == [
@@ -145,14 +136,7 @@ def test_a_failing_sync_fails_its_job_and_a_retry_rebuilt_from_the_job_links_to_
 ) -> None:
     wh = get_warehouse(sqlite_url)
     jobs = SyncJobs(wh)
-    job_id = jobs.create(
-        module_id="headcount",
-        target_type="data_entries",
-        provider_type="csv_upload",
-        year=2024,
-        inventory_id="acme-2024",
-        config={"file": _upload(tmp_path, "bad.csv", "who,what\n1,2\n")},
-    )
+    job_id = _csv_job(jobs, "headcount", _upload(tmp_path, "bad.csv", "who,what\n1,2\n"))
     result = _sync(sqlite_url, tmp_path / "data", assets.data_entries, job_id, 2024, Q1)
     assert not result.success
     job = jobs.get(job_id)
@@ -162,15 +146,7 @@ def test_a_failing_sync_fails_its_job_and_a_retry_rebuilt_from_the_job_links_to_
         jobs.ledger.transition(job_id, "completed")
     # the retry: a new job from the failed one's record, the file fixed in place
     Path(job["metadata"]["config"]["file"]).write_text("date,department,fte\n2024-05-01,Ops,2\n")
-    retry = jobs.create(
-        module_id=job["module_id"],
-        target_type=job["target_type"],
-        provider_type=job["provider_type"],
-        year=job["year"],
-        inventory_id=job["inventory_id"],
-        config=job["metadata"]["config"],
-        retry_of=job_id,
-    )
+    retry = jobs.retry(job_id, created_by="test")
     assert type(provider_for_job(jobs.get(retry), {})).__name__ == "CsvEntriesProvider"
     assert _sync(sqlite_url, tmp_path / "data", assets.data_entries, retry, 2024, "05-31").success
     assert jobs.get(retry)["retry_of"] == job_id and jobs.get(retry)["status_code"] == 200
@@ -200,14 +176,7 @@ def test_factors_from_oefdb_then_the_footprint_prices_the_entries(warehouse_url:
     assert wh.count(tables.emission_factors) == 1417 and jobs.get(factors)["status_code"] == 200
     checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
     assert checks == {"emission_factors_natural_key_unique": True, "emission_factors_key_unique_not_null": True}
-    entries = jobs.create(
-        module_id="travel",
-        target_type="data_entries",
-        provider_type="csv_upload",
-        year=2024,
-        inventory_id="acme-2024",
-        config={"file": _upload(tmp_path, "t.csv", TRAVEL)},
-    )
+    entries = _csv_job(jobs, "travel", _upload(tmp_path, "t.csv", TRAVEL))
     assert _sync(warehouse_url, tmp_path / "data", assets.data_entries, entries, 2024, Q1).success
     run = dg.materialize(
         [assets.footprint],
@@ -226,14 +195,7 @@ def test_factors_from_oefdb_then_the_footprint_prices_the_entries(warehouse_url:
     failed = [c for c in run.get_asset_check_evaluations() if not c.passed]
     assert failed == []
     # an entry without a factor is listed by the check
-    jobs2 = jobs.create(
-        module_id="headcount",
-        target_type="data_entries",
-        provider_type="csv_upload",
-        year=2024,
-        inventory_id="acme-2024",
-        config={"file": _upload(tmp_path, "h.csv", "date,department,fte\n2024-03-31,Ops,2\n")},
-    )
+    jobs2 = _csv_job(jobs, "headcount", _upload(tmp_path, "h.csv", "date,department,fte\n2024-03-31,Ops,2\n"))
     assert _sync(warehouse_url, tmp_path / "data", assets.data_entries, jobs2, 2024, Q1).success
     run = dg.materialize(
         [assets.footprint],

@@ -117,10 +117,15 @@ def data_entries(
     run.provider = f"{job['provider_type']} (sync job {job['id']})"
     for unit in run.units():
         with unit.open() as load:
-            provider.run(load, jobs, run_id=run.run_id)
+            provider.run(load, jobs, run_id=run.run_id, close=False)
     e = tables.data_entries
     preview = sa.select(e).where(e.c.module_id == job["module_id"])
-    yield from run.finish(lambda days: preview.where(e.c.activity_date.in_(days)).order_by(e.c.entry_key).limit(10))
+    try:
+        yield from run.finish(lambda days: preview.where(e.c.activity_date.in_(days)).order_by(e.c.entry_key).limit(10))
+    except Exception as exc:
+        provider.fail_after_load(exc)
+        raise
+    provider.close()
 
 
 @dg.asset(
@@ -165,13 +170,18 @@ def emission_factors(
         reprocess_from_raw=config.reprocess_from_raw,
         config={"job_id": job["id"]},
     ) as load:
-        provider.run(load, jobs, run_id=context.run.run_id)
+        provider.run(load, jobs, run_id=context.run.run_id, close=False)
     f = tables.emission_factors
     preview = sa.select(f).where(f.c.factor_type_id == (job["factor_type_id"] or GENERIC)).limit(10)
     metadata = load_metadata([load], wh, main=f.fullname, preview=preview)
     metadata["sync_job_id"] = dg.MetadataValue.int(job["id"])
-    yield dg.MaterializeResult(metadata=metadata)
-    yield from evaluate_checks(context, FACTOR_CHECKS, warehouse=wh, raw_store=raw, days=[today])
+    try:
+        yield dg.MaterializeResult(metadata=metadata)
+        yield from evaluate_checks(context, FACTOR_CHECKS, warehouse=wh, raw_store=raw, days=[today])
+    except Exception as exc:
+        provider.fail_after_load(exc)
+        raise
+    provider.close()
 
 
 def match_factors(entries: Sequence[Mapping[str, Any]], factors: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -115,6 +115,26 @@ class SyncJobs:
         self._badge(job_id)
         return job_id
 
+    def retry(self, job_id: int, *, created_by: str | None = None) -> int:
+        """A new pending job doing what the failed ``job_id`` did (same module, provider, target, year,
+        filters and config), linked to it by ``retry_of``; ValueError when the job has not failed."""
+        job = self.get(job_id)
+        if job["ledger_status"] != ledger_lib.FAILED:
+            raise ValueError(f"job {job_id} is {job['status']}: only a failed sync can be retried")
+        meta = job["metadata"]
+        return self.create(
+            module_id=job["module_id"],
+            target_type=job["target_type"],
+            provider_type=job["provider_type"],
+            year=job["year"],
+            inventory_id=job["inventory_id"],
+            factor_type_id=job["factor_type_id"],
+            filters=meta.get("filters"),
+            config=meta.get("config"),
+            created_by=created_by,
+            retry_of=job_id,
+        )
+
     # -- transitions ------------------------------------------------------------------------------
     def attach_run(self, job_id: int, run_id: str) -> None:
         with self.warehouse.engine.begin() as conn:

@@ -91,8 +91,13 @@ class Provider:
         self.fetched = self.transformed = self.loaded = 0
 
     # -- the lifecycle ----------------------------------------------------------------------------
-    def run(self, load: PartitionLoad, jobs: SyncJobs, *, run_id: str | None = None) -> dict[str, Any]:
-        """Run the whole sync into ``load`` and close the job; re-raises after marking it failed."""
+    def run(
+        self, load: PartitionLoad, jobs: SyncJobs, *, run_id: str | None = None, close: bool = True
+    ) -> dict[str, Any]:
+        """Run the whole sync into ``load`` and (``close``) close the job; re-raises after marking it failed.
+
+        An asset passes ``close=False`` and calls :meth:`close` once its materialisations and checks are
+        reported, so the job turns completed when the Dagster run has nothing left to do."""
         self.load, self.jobs = load, jobs
         jobs.start(self.spec.job_id, run_id)
         try:
@@ -110,19 +115,30 @@ class Provider:
         except BaseException as exc:
             jobs.fail(self.spec.job_id, f"{type(exc).__name__}: {exc}", 500)
             raise
+        self.result = result
+        if close:
+            self.close()
+        return result
+
+    def close(self) -> None:
+        """The job -> completed (207 when records were rejected), with the counts and errors."""
+        load, result = self.load, self.result
         rejected = sum(job.counts.rejected for job in load.jobs.values())
         letters = [d["error"] for d in load.dead_letters][:100]
         summary = (
             f"loaded {self.loaded} row(s) (created {result['created']}, updated {result['updated']}, "
             f"unchanged {result['unchanged']}, deleted {result['deleted']}), rejected {rejected}"
         )
-        jobs.complete(
+        self.jobs.complete(
             self.spec.job_id,
             rejected=rejected,
             summary=summary,
             metadata={**result, "errors": letters, "ledger_job_ids": [j.job_id for j in load.jobs.values()]},
         )
-        return result
+
+    def fail_after_load(self, exc: BaseException) -> None:
+        """The run failed after the load (reporting or checks): the job fails with it."""
+        self.jobs.fail(self.spec.job_id, f"{type(exc).__name__}: {exc}", 500)
 
     def report(self, **progress: int) -> None:
         self.jobs.progress(self.spec.job_id, **progress)
@@ -257,15 +273,13 @@ def load_entries(provider: Provider, rows: list[dict[str, Any]], *, complete: bo
     inside = [r for r in rows if r["activity_date"] in days]
     load_reference(load, s)
     result = load.load(tables.data_entries, inside, scope=[(s.module_id, s.inventory_id)], complete=complete)
+    return {**loaded(provider, result), "outside_run_days": len(rows) - len(inside)}
+
+
+def loaded(provider: Provider, result: Any) -> dict[str, Any]:
+    """The figures of a committed load (a ``LoadResult``), counted as the provider's loaded rows."""
     provider.loaded = result.created + result.updated + result.unchanged
-    return {
-        "created": result.created,
-        "updated": result.updated,
-        "unchanged": result.unchanged,
-        "deleted": result.deleted,
-        "received": result.received,
-        "outside_run_days": len(rows) - len(inside),
-    }
+    return {k: getattr(result, k) for k in ("created", "updated", "unchanged", "deleted", "received")}
 
 
 def load_reference(load: PartitionLoad, spec: SyncSpec) -> None:
@@ -313,15 +327,7 @@ class CsvFactorsProvider(CsvUpload):
 
     def load_data(self, parsed: Parsed[list[dict[str, Any]]], *, complete: bool) -> dict[str, Any]:
         load_reference(self.load, self.spec)
-        result = self.load.load(tables.emission_factors, parsed.value)
-        self.loaded = result.created + result.updated + result.unchanged
-        return {
-            "created": result.created,
-            "updated": result.updated,
-            "unchanged": result.unchanged,
-            "deleted": result.deleted,
-            "received": result.received,
-        }
+        return loaded(self, self.load.load(tables.emission_factors, parsed.value))
 
 
 def year_days(year: int) -> list[dt.date]:

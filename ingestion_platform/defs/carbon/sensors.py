@@ -62,7 +62,7 @@ def _request(path: Path, root: Path, jobs: SyncJobs, carbon: CarbonSettings, sto
         return dg.RunRequest(
             job_name=factors_sync_job.name,
             run_key=f"carbon-job-{job_id}",
-            tags={SYNC_JOB_TAG: str(job_id)},
+            tags={SYNC_JOB_TAG: str(job_id), "dagster/max_retries": "0"},
             run_config={"ops": {"carbon__emission_factors": {"config": {"job_id": job_id}}}},
         )
     if group not in layouts.MODULES or not sub.isdigit():
@@ -79,6 +79,7 @@ def _request(path: Path, root: Path, jobs: SyncJobs, carbon: CarbonSettings, sto
     )
     tags = {
         SYNC_JOB_TAG: str(job_id),
+        "dagster/max_retries": "0",
         "dagster/asset_partition_range_start": f"{year}-01-01",
         "dagster/asset_partition_range_end": f"{year}-12-31",
     }

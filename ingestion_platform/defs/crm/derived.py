@@ -200,8 +200,9 @@ def customer_purchases(
     yield from run.finish()
 
 
-@dg.asset(**CRM.asset(CUSTOMER_MATCH, tables=[tables.CUSTOMER_MATCH_CONTRACT], checks=DERIVED_CHECKS,
-                      deps=[]))  # fmt: skip  MERGE: ODOO_CUSTOMERS, ISAVIGNE_CUSTOMERS
+@dg.asset(
+    **CRM.asset(CUSTOMER_MATCH, tables=[tables.CUSTOMER_MATCH_CONTRACT], checks=DERIVED_CHECKS, deps=[])
+)  # fmt: skip  MERGE: ODOO_CUSTOMERS, ISAVIGNE_CUSTOMERS
 def customer_match(
     context: dg.AssetExecutionContext, config: LoadConfig, warehouse: WarehouseResource, raw_store: RawStoreResource
 ) -> Iterator[Any]:
