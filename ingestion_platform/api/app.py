@@ -409,7 +409,12 @@ def app_factory() -> FastAPI:
 
 
 def main() -> None:
+    """``make api``: ``.env`` of the working directory first (as the Dagster CLI reads it), then uvicorn."""
     import uvicorn
+
+    from ingestion_platform import local_env
+
+    local_env.load_dotenv()
 
     uvicorn.run("ingestion_platform.api.app:app_factory", factory=True, host=API_HOST.read(), port=int(API_PORT.read()))
 
