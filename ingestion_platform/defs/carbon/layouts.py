@@ -35,7 +35,13 @@ from ingestion_platform.lib.text import clean_text, fold
 # -- values ------------------------------------------------------------------------------------------
 
 
+_SIMPLE = re.compile(r"[!-~]+( [!-~]+)*\Z")  # printable ASCII words, single spaces
+
+
 def text_of(value: str | None) -> str | None:
+    """``lib.text.clean_text`` (NFC, whitespace collapsed, ``None`` when blank), with a fast path for plain text."""
+    if value and _SIMPLE.match(value):
+        return value
     return clean_text(value)
 
 

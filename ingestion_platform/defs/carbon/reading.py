@@ -157,6 +157,9 @@ def read_table(body: bytes, name: str, required: Sequence[Sequence[str]], *, lay
     for line, cells in every[at + 1 :]:
         if not any(c.strip() for c in cells):
             continue  # blank line
+        if all(c.isascii() for c in cells):  # nothing to repair
+            rows.append((line, cells))
+            continue
         fixed = []
         for cell in cells:
             value, changed = repair_mojibake(cell)
@@ -173,6 +176,7 @@ def _rows_safe(text: str) -> list[tuple[int, list[str]]]:
         return []
 
 
+_PLAIN = re.compile(r"-?\d{1,15}(\.\d+)?\Z")
 _NUMBER = re.compile(r"^[+-]?(\d+|\d{1,3}([ ,.\u00a0\u202f']\d{3})+)?([.,]\d+)?$")
 
 
@@ -186,6 +190,8 @@ def number(text: str | None, *, decimal: str | None = None) -> float | None:
     """
     if text is None:
         return None
+    if _PLAIN.match(text):  # the common case: digits with an optional point
+        return float(text)
     value = text.strip().replace("\u2212", "-")
     if value.upper() in ("", "NA", "N/A", "NONE", "NULL", "-", ".", "NAN", "#N/A"):
         return None
