@@ -55,6 +55,11 @@ def date_of(value: str | None, *, day_first: bool = True) -> dt.date | None:
     text = (value or "").strip()
     if not text:
         return None
+    if len(text) == 10 and text[4] == "-" and text[7] == "-":  # ISO, the common case
+        try:
+            return dt.date.fromisoformat(text)
+        except ValueError:
+            pass
     head = text.split(" ")[0].split("T")[0] if re.match(r"^\d{4}", text) else text.split(" ")[0]
     for fmt in _DATE_FORMATS_ISO:
         try:
