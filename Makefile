@@ -63,6 +63,11 @@ test: install
 dev: install .env $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -h $(HOST) -p $(PORT)
 
+## The sync API (carbon syncs, ingestion dashboard) on INGESTION_API_PORT; runs launch on DAGSTER_GRAPHQL_URL (make dev).
+.PHONY: api
+api: install .env
+	$(BIN)/python -m ingestion_platform.api.app
+
 lint: install
 	$(BIN)/ruff check ingestion_platform ingestion_platform_tests benchmarks
 	$(BIN)/ruff format --check ingestion_platform ingestion_platform_tests benchmarks

@@ -146,17 +146,17 @@ def jobs(limit: int) -> int:
     return 0
 
 
-def source_status() -> list[dict[str, Any]]:
+def source_status(warehouse: Any = None, raw_store: RawStore | None = None) -> list[dict[str, Any]]:
     """Per declared source: its last sync (the latest ledger job and its run's totals), its last
     success, failed jobs since then, unresolved dead letters and the rows of its tables (its own rows
     where a table is shared by several sources through a ``source`` column)."""
     _definitions()
     from ingestion_platform.lib.source import SOURCES
 
-    wh = get_warehouse()
+    wh = warehouse or get_warehouse()
     wh.ensure_tables([ingestion_job])
     j = ingestion_job
-    store = RawStore()
+    store = raw_store or RawStore()
     out = []
     for name, source in SOURCES.items():
         last = wh.fetch(sa.select(j).where(j.c.source == name).order_by(j.c.id.desc()).limit(1))

@@ -510,14 +510,21 @@ def _rows_of(job: dict[str, Any], table: str) -> int:
 
 
 def load_checks(
-    *, asset: dg.AssetKey, main: str, partitions_def: dg.PartitionsDefinition, empty_day_warns: bool
+    *,
+    asset: dg.AssetKey,
+    main: str,
+    partitions_def: dg.PartitionsDefinition,
+    empty_day_warns: bool,
+    sparse_days: bool = False,
 ) -> list[Check]:
     """The checks every source asset gets, read from its ledger jobs of the window's days.
 
     ``source_loaded`` (blocking): the source answered and what it sent could be loaded. It fails for a
     day whose job failed, recorded a failed request that matters (a configured feed or organization
     refused, missing or unreadable: ``PartitionLoad.fail``), or rejected records and loaded no row
-    of ``main``. One bad record among good ones does not fail it (``no_dead_letters`` warns).
+    of ``main``. One bad record among good ones does not fail it (``no_dead_letters`` warns). With
+    ``sparse_days`` (a source whose days hold a handful of records from one fetch, e.g. carbon entries by
+    day of activity) a day whose only records were rejected does not fail it either.
     ``day_has_rows`` (warning, when ``empty_day_warns``): the day has rows in ``main``; a day with
     nothing published yet is materialised with 0 rows and this warning, until a later run fills it.
     """
@@ -540,7 +547,7 @@ def load_checks(
             elif meta.get("failures"):
                 first = meta["failures"][0]
                 reason = f"{first['request']}: {first['error']}"
-            elif rejected and rows == 0:
+            elif rejected and rows == 0 and not sparse_days:
                 reason = f"nothing loaded: {rejected} record(s) or payload(s) rejected"
             if reason is not None:
                 bad.append({"day": day.isoformat(), "ledger_job_id": job["id"], "reason": str(reason)[:500],

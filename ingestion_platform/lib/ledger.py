@@ -135,9 +135,10 @@ class Ledger:
         metadata: Mapping[str, Any] | None = None,
         is_alive: Callable[[str], bool] | None = None,
         start: bool = False,
+        retry_of: int | None = None,
     ) -> int:
         """Record a pending job (``processing`` at once with ``start``); links it to the last failed
-        attempt of the same partition.
+        attempt of the same partition, or to ``retry_of`` when given (an explicit retry).
 
         Jobs of the same asset and partition still ``processing`` whose run is not alive (by
         ``is_alive(run_id)``; without it, any other run counts as dead) are closed as ``failed``
@@ -170,7 +171,8 @@ class Ledger:
                         f"(found processing when run {run_id} started)",
                     )
                 )
-            retry_of = earlier[0].id if earlier and last_status == FAILED else None
+            if retry_of is None:
+                retry_of = earlier[0].id if earlier and last_status == FAILED else None
             return int(
                 conn.execute(
                     sa.insert(ingestion_job)

@@ -58,6 +58,9 @@ class Source:
     description: str = ""
     empty_day_warns: bool = False
     """A day with no row is unusual (PMU: every day has races): it gets a ``day_has_rows`` warning."""
+    sparse_days: bool = False
+    """Days hold a few records of one fetch (carbon entries by day of activity): a day whose only records
+    were rejected is not a failed load (``source_loaded`` passes; ``no_dead_letters`` warns)."""
     assets: dict[dg.AssetKey, SourceAsset] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -94,6 +97,7 @@ class Source:
                 main=shown.fullname,
                 partitions_def=self.partitions,
                 empty_day_warns=self.empty_day_warns,
+                sparse_days=self.sparse_days,
             ),
             *own,
         )
