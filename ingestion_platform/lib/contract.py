@@ -238,14 +238,27 @@ def _float_check(value: Any) -> str | None:
 
 def _numeric_check(precision: int | None, scale: int | None) -> Callable[[Any], str | None]:
     whole_digits = None if precision is None else precision - (scale or 0)
+    # below this magnitude rounding to the scale (by at most 0.5) cannot reach 10**whole_digits: the value
+    # fits without the exact (slow) rounding below; 0 when whole_digits is 0 (the fast path never applies)
+    fits_below = None if whole_digits is None else 10**whole_digits - 1
 
     def fn(value: Any) -> str | None:
-        if isinstance(value, bool) or not isinstance(value, (int, float, decimal.Decimal)):
-            return f"is {type(value).__name__}, expected a number"
-        if isinstance(value, float) and not math.isfinite(value):
-            return "is not a finite number"
-        if isinstance(value, decimal.Decimal) and not value.is_finite():
-            return "is not a finite number"
+        kind = type(value)
+        if kind is decimal.Decimal:
+            if not value.is_finite():
+                return "is not a finite number"
+        elif kind is float:
+            if not math.isfinite(value):
+                return "is not a finite number"
+        elif kind is not int:
+            if isinstance(value, bool) or not isinstance(value, (int, float, decimal.Decimal)):
+                return f"is {type(value).__name__}, expected a number"
+            if isinstance(value, float) and not math.isfinite(value):
+                return "is not a finite number"
+            if isinstance(value, decimal.Decimal) and not value.is_finite():
+                return "is not a finite number"
+        if fits_below is None or -fits_below < value < fits_below:
+            return None
         if whole_digits is not None and value != 0:
             number = decimal.Decimal(str(value)) if isinstance(value, float) else decimal.Decimal(value)
             rounded = round(number, scale or 0)

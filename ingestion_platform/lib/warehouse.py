@@ -353,8 +353,12 @@ def _executemany_into(
     insert = stage.insert()
     received = 0
     batch: list[dict[str, Any]] = []
+    plain = [n for n in names if n not in utc]
     for row in rows:
-        batch.append({n: _naive_utc(row.get(n)) if n in utc else row.get(n) for n in names})
+        values = {n: row.get(n) for n in plain}
+        for n in utc:
+            values[n] = _naive_utc(row.get(n))
+        batch.append(values)
         if len(batch) >= _SQLITE_CHUNK:
             conn.execute(insert, batch)
             received += len(batch)

@@ -18,6 +18,9 @@ from the recordings (see ../shared/odoo/SOURCES.md):
   by one transaction shares the transaction's start time (``create`` of 2,500 records = one
   write_date); a transaction opened with ``begin()`` is invisible until ``commit()``, which can happen
   after a sync read past its write_date (the late commit); ``unlink`` deletes for good.
+* ``product.template`` records hold the template's fields (name, price, category ...); a variant
+  (``product.product`` with ``product_tmpl_id``) reads them from its template but keeps its own
+  ``write_date``: writing only the template (its price) does not move the variant's.
 * Domains compare datetimes as PostgreSQL does (a string leaf is a timestamp at .000000, so a record
   at 21:45:45.5 is ``>= '21:45:45'`` and ``> '21:45:45'``); ``active_test`` hides archived records
   unless the context sets it to false; ``order`` and ``offset`` are honoured.
@@ -79,6 +82,18 @@ _BASE_FIELDS: dict[str, dict[str, str]] = {
         "active": "boolean",
         "product_tmpl_id": "many2one",
         "volume": "float",
+        "description_sale": "text",
+    },
+    "product.template": {
+        "name": "char",
+        "display_name": "char",
+        "default_code": "char",
+        "list_price": "float",
+        "standard_price": "float",
+        "uom_id": "many2one",
+        "categ_id": "many2one",
+        "type": "selection",
+        "active": "boolean",
         "description_sale": "text",
     },
     "uom.uom": {
@@ -146,6 +161,7 @@ _COMMON = {"id": "integer", "create_date": "datetime", "write_date": "datetime"}
 _DESCRIPTIONS = {
     "res.partner": "Contact",
     "product.product": "Product Variant",
+    "product.template": "Product",
     "sale.order.line": "Sales Order Line",
     "stock.quant": "Quants",
     "mail.message": "Message",
@@ -153,12 +169,14 @@ _DESCRIPTIONS = {
     "sale.order": "Sales Order",
     "stock.location": "Inventory Locations",
 }
-_ACTIVE_MODELS = {"res.partner", "product.product", "uom.uom", "stock.location"}
+_ACTIVE_MODELS = {"res.partner", "product.product", "product.template", "uom.uom", "stock.location"}
+_TEMPLATE_OWN = {"id", "create_date", "write_date", "active", "display_name"}
+"""Fields of ``product.template`` a variant does not take from its template (it has its own)."""
 
 
 def fields_of(model: str, version: int) -> dict[str, str]:
     fields = {**_COMMON, **_BASE_FIELDS[model]}
-    if model == "product.product":
+    if model in ("product.product", "product.template"):
         if version >= 18:
             fields["is_storable"] = "boolean"
         else:
@@ -458,7 +476,7 @@ class FakeOdoo:
             for name in wanted:
                 if name not in fields:
                     raise RpcFault("builtins.ValueError", f"Invalid field {name!r} on model {model!r}")
-            result = [self._read(model, self.records[model][i], wanted) for i in ids]
+            result = [self._read(model, self._effective(model, self.records[model][i]), wanted) for i in ids]
             if self.after_read is not None:
                 self.after_read(model, kwargs, result)
             return result
@@ -472,6 +490,17 @@ class FakeOdoo:
             "following groups:\n\t- Sales/User: Own Documents Only\n\nContact your administrator to request "
             "access if necessary.",
         )
+
+    def _effective(self, model: str, record: dict[str, Any]) -> dict[str, Any]:
+        """A variant with the fields its template holds (price, name ...), as Odoo's related fields read
+        them; its own ``write_date`` stays the variant's: writing the template does not move it."""
+        if model != "product.product":
+            return record
+        pair = record.get("product_tmpl_id")
+        template = self.records["product.template"].get(pair[0]) if isinstance(pair, list) and pair else None
+        if template is None:
+            return record
+        return {**record, **{k: v for k, v in template.items() if k not in _TEMPLATE_OWN}}
 
     @staticmethod
     def _read(model: str, record: dict[str, Any], wanted: list[str]) -> dict[str, Any]:
@@ -569,6 +598,7 @@ _RELATIONS = {
     ("stock.quant", "location_id"): "stock.location",
     ("stock.quant", "product_id"): "product.product",
     ("product.product", "uom_id"): "uom.uom",
+    ("product.product", "product_tmpl_id"): "product.template",
 }
 
 

@@ -4,6 +4,7 @@ on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 from pathlib import Path
 from typing import Any
 
@@ -337,3 +338,64 @@ def test_the_windows() -> None:
     summer = dt.date(2026, 7, 1)
     assert assets.window([summer], now, 0) == ("2026-06-30 22:00:00", "2026-07-01 22:00:00")
     assert sa is not None
+
+
+def test_a_change_made_only_on_the_template_lands_in_its_day(
+    fake: FakeOdoo, warehouse_url: str, tmp_path: Path
+) -> None:
+    """Setting a price on ``product.template`` leaves the variant's write_date alone: the products asset
+    also reads the variants of the templates written in the window, and the row lands in the day of the
+    later write_date; re-running a day (the new one or the old one) changes nothing."""
+    before = DAY - dt.timedelta(days=1)
+    fake.now = UTC_MIDNIGHT_PARIS - dt.timedelta(days=1) + dt.timedelta(hours=8, microseconds=250000)
+    with fake.transaction() as tx:
+        template, other = tx.create(
+            "product.template",
+            [
+                {"name": "Riesling Grand Cru 2020 75cl", "list_price": 18.5, "categ_id": [4, "All / Vins / Blancs"]},
+                {"name": "Pinot Noir 2019 75cl", "list_price": 14.0, "categ_id": [3, "All / Vins / Rouges"]},
+            ],
+        )
+        variant, untouched = tx.create(
+            "product.product",
+            [
+                {"product_tmpl_id": [template, "Riesling"], "default_code": "RIE20", "type": "product"},
+                {"product_tmpl_id": [other, "Pinot"], "default_code": "PN19", "type": "product"},
+            ],
+        )
+    fake.tick(3600)
+    res = resources(fake, warehouse_url, tmp_path / "data")
+    assert materialize(res, before, selection=[assets.odoo_products]).success
+
+    def product(source_id: int) -> dict[str, Any]:
+        return next(r for r in rows(warehouse_url, tables.product_catalog).values() if r["source_id"] == str(source_id))
+
+    assert (product(variant)["list_price"], product(variant)["partition_day"]) == (decimal.Decimal("18.5"), before)
+    fake.now = UTC_MIDNIGHT_PARIS + dt.timedelta(hours=9, microseconds=500000)  # 10:00 Paris, the next day
+    fake.write("product.template", [template], {"list_price": 21.0})
+    changed_at = fake.now
+    assert fake.records["product.product"][variant]["write_date"] < changed_at  # the variant did not move
+    fake.tick(3600)
+
+    def run(day: dt.date) -> tuple[int, int]:
+        result = materialize(res, day, selection=[assets.odoo_products])
+        assert result.success
+        metadata = result.asset_materializations_for_node("crm__odoo_products")[0].metadata
+        return metadata["created"].value, metadata["updated"].value
+
+    assert run(DAY) == (0, 1)
+    row = product(variant)
+    assert (row["list_price"], row["partition_day"]) == (decimal.Decimal("21"), DAY)
+    assert row["last_updated"].replace(tzinfo=None) == changed_at.replace(microsecond=0)
+    job = Ledger(get_warehouse(warehouse_url)).jobs(asset_key="crm/odoo_products")[-1]
+    assert job["metadata"]["odoo_template_changes"] == 1  # only the written template's variant
+    assert job["metadata"]["odoo_pages"] == 1  # no variant itself was written that day
+    assert run(DAY) == (0, 0)  # the day re-run
+    assert run(before) == (0, 0)  # the old day's re-run leaves the row in its new day
+    assert (product(variant)["list_price"], product(variant)["partition_day"]) == (decimal.Decimal("21"), DAY)
+    assert product(untouched)["partition_day"] == before
+    reads = [c["args"][0] for c in fake.calls if c["model"] == "product.template" and c["method"] == "search_read"]
+    day_reads = [d for d in reads if ["write_date", ">=", "2026-11-21 23:00:00"] in d]  # DAY's window, keyset
+    assert day_reads and all(
+        d[-1] == ["id", ">", 0] and any(t[:2] == ["write_date", "<"] for t in d) for d in day_reads
+    )

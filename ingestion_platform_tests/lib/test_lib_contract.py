@@ -68,6 +68,33 @@ def test_one_bad_value_rejects_one_row_naming_table_column_key_and_value(value: 
     assert reject.table == "ctr.horse" and reject.dropped
 
 
+@pytest.mark.parametrize(
+    ("value", "refused"),
+    [
+        (decimal.Decimal("998.99"), None),  # below the fast bound
+        (decimal.Decimal("999.94"), None),  # between the fast bound and the limit: exact rounding
+        (decimal.Decimal("999.95"), "is out of range for NUMERIC(4, 1)"),  # rounds to 1000.0
+        (decimal.Decimal("-999.95"), "is out of range for NUMERIC(4, 1)"),
+        (999, None),
+        (1000, "is out of range for NUMERIC(4, 1)"),
+        (999.9, None),
+        (999.96, "is out of range for NUMERIC(4, 1)"),
+        (0, None),
+        (decimal.Decimal("0E+5"), None),
+        (True, "is bool, expected a number"),
+        (float("nan"), "is not a finite number"),
+        (decimal.Decimal("Infinity"), "is not a finite number"),
+        (decimal.Decimal("sNaN"), "is not a finite number"),
+    ],
+)
+def test_numeric_bounds_are_exact_at_the_limit(value: Any, refused: str | None) -> None:
+    """A NUMERIC value is refused exactly when PostgreSQL would refuse it, at the limit too."""
+    contract = TableContract(horse_table(), "upsert", day_column="day")
+    problem = contract.problem(rows({"weight_kg": value})[0])
+    assert (problem[1][: len(refused)] if problem else None) == refused
+    assert problem is None or problem[0] == "weight_kg"
+
+
 def test_contract_declaration_errors() -> None:
     with pytest.raises(ValueError, match="unknown load mode"):
         TableContract(horse_table(), "merge")

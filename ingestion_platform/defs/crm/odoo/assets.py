@@ -13,7 +13,10 @@ source is ``fetch_unit="window"``):
   repeated, which ``write_date > last`` and offsets are not;
 * ``context: {'active_test': False}``: archived records arrive and load with ``active = false``;
 * a record lands in the partition of its latest write_date (Paris day) and is upserted by its Odoo
-  id, so re-running a day changes nothing and a record edited later moves to its new day.
+  id, so re-running a day changes nothing and a record edited later moves to its new day;
+* products: a change made only on a template (its price) does not move the variants' write_date, so
+  the products asset also reads the templates written in the window and their variants; a product's
+  write_date is the later of its variant's and its template's (each variant page's templates are read).
 
 Every page (and each lookup: units of measure, the orders and products of a page) is stored raw before
 it is parsed; ``reprocess_from_raw`` rebuilds from those payloads without calling Odoo. A record that
@@ -168,13 +171,15 @@ class Sync:
             self._ahead[f"{spec.name}/after_{last}.orders"] = self._read_orders(_ids(records, "order_id"))
         return records
 
-    def every(self, name: str, spec: OdooModel, domain: Sequence[Any] = ()) -> list[dict[str, Any]]:
+    def every(
+        self, name: str, spec: OdooModel, domain: Sequence[Any] = (), extra: Sequence[str] = ()
+    ) -> list[dict[str, Any]]:
         """Every record of a small lookup (stored raw as one payload)."""
 
         def read() -> list[dict[str, Any]]:
             out: list[dict[str, Any]] = []
             last = 0
-            fields = self.fields(spec)
+            fields = self.fields(spec, extra)
             while True:
                 page = self.client.keyset(
                     spec.name, [*spec.domain, *domain], fields, page_size=self.page_size, after_id=last
@@ -191,14 +196,33 @@ class Sync:
             self._uoms = parse.uom_ratios(self.every("uom.uom/all", models.UOMS))
         return self._uoms
 
-    def keyed_products(self, name: str, records: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
-        """Product rows of ``records`` with their product_key for ever (dead letters for bad records)."""
+    def templates(self, name: str, records: list[dict[str, Any]]) -> dict[int, Any]:
+        """``{template id: write_date}`` of the templates of a page of variants (stored raw as ``.templates``)."""
+        ids = sorted(_ids(records, "product_tmpl_id"))
+        if not ids:
+            return {}
+        spec = models.TEMPLATES
+        _, found = self.land(
+            f"{name}.templates",
+            lambda: self.client.search_read(spec.name, [("id", "in", ids)], self.fields(spec), limit=len(ids)),
+        )
+        return {int(t["id"]): t.get("write_date") for t in found}
+
+    def keyed_products(
+        self, name: str, records: list[dict[str, Any]], templates: dict[int, Any] | None = None
+    ) -> list[dict[str, Any]] | None:
+        """Product rows of ``records`` with their product_key for ever (dead letters for bad records).
+        ``templates``: their templates' write_date (read for the page when not given)."""
         assert self.load is not None
         volume_field = self.api.volume_field or None
+        if templates is None:
+            templates = self.templates(name, records)
         parsed = self.load.parse(
             name,
             b"",
-            lambda data: parse.parse_products(data, name, uoms=self.uoms(), volume_field=volume_field),
+            lambda data: parse.parse_products(
+                data, name, uoms=self.uoms(), volume_field=volume_field, templates=templates
+            ),
             decode=lambda _b: records,
         )
         if parsed is None:
@@ -223,6 +247,24 @@ class Sync:
             )
             self.keyed_products(name, records)
         return self._products
+
+    def template_changes(
+        self, span: tuple[str | None, str], extra: Sequence[str], seen: set[int]
+    ) -> Iterator[tuple[str, list[dict[str, Any]], dict[int, Any]]]:
+        """The variants of the templates written in the window (a change made only on a template, such as
+        its price, does not move its variants' write_date), minus those the variant pages already read:
+        ``(request name, variant records, {template id: write_date})``. Both the template pages (keyset
+        by id, like the variant pages) and their variants are stored raw first."""
+        spec = models.PRODUCTS
+        for name, _body, page in self.pages(models.TEMPLATES, span):
+            written = {int(t["id"]): t.get("write_date") for t in page}
+            if not written:
+                continue
+            ids = sorted(written)
+            variants = self.every(f"{name}.variants", spec, [("product_tmpl_id", "in", ids)], extra=extra)
+            fresh = [v for v in variants if int(v["id"]) not in seen]
+            seen.update(int(v["id"]) for v in fresh)
+            yield f"{name}.variants", fresh, written
 
     def _read_orders(self, ids: set[int]) -> list[dict[str, Any]]:
         spec = models.ORDERS
@@ -267,14 +309,24 @@ def sync_model(
                     continue
                 load.job.metadata["odoo_window"] = {"write_date_from": span[0], "write_date_before": span[1]}
             pages = 0
+            seen: set[int] = set()
             for name, body, records in sync.pages(spec, span, extra):
                 pages += 1
                 if page_parser is None:  # products: keyed through the product_key map
+                    seen.update(int(r["id"]) for r in records if isinstance(r, dict) and isinstance(r.get("id"), int))
                     rows = sync.keyed_products(name, records)
                 else:
                     rows = load.parse(name, body, page_parser(sync, name, records), decode=lambda _b, r=records: r)
                 if rows:
                     load.load(table, rows)
+            if page_parser is None:  # products whose template alone was written in the window
+                changed = 0
+                for name, records, written in sync.template_changes(span, extra, seen):
+                    changed += len(records)
+                    rows = sync.keyed_products(name, records, written) if records else None
+                    if rows:
+                        load.load(table, rows)
+                load.job.metadata["odoo_template_changes"] = changed
             load.job.metadata["odoo_pages"] = pages
     yield from run.finish(lambda days: sa.select(table).where(table.c.partition_day.in_(days)).limit(10))
 

@@ -47,6 +47,9 @@ PRODUCTS = OdooModel(
     ("detailed_type", "is_storable", "barcode", "description_sale"),
     active=True,
 )
+TEMPLATES = OdooModel("product.template", ("id", "write_date"), active=True)
+"""Templates written in the window: a change made only on a template (its price) does not move its
+variants' ``write_date``, so the products asset also reads the variants of these templates."""
 UOMS = OdooModel("uom.uom", ("id", "name", "factor", "uom_type"), ("factor_inv", "category_id"), active=True)
 SALE_LINES = OdooModel(
     "sale.order.line",
@@ -70,4 +73,4 @@ MESSAGES = OdooModel(
 )
 SYNCED = (PARTNERS, PRODUCTS, SALE_LINES, QUANTS, MESSAGES)
 """The models of the five assets (the connection test checks read access to each, and to the lookups)."""
-LOOKUPS = (UOMS, ORDERS)
+LOOKUPS = (TEMPLATES, UOMS, ORDERS)

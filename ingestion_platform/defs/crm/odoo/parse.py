@@ -139,9 +139,9 @@ class _Record:
         except ValueError:
             raise self.error(field, f"not an Odoo date (YYYY-MM-DD): {value!r}") from None
 
-    def origin(self) -> dict[str, Any]:
-        """``source``, ``source_id``, ``partition_day`` (Paris day of write_date) and ``last_updated``."""
-        written = self.moment("write_date", required=True)
+    def origin(self, written: dt.datetime | None = None) -> dict[str, Any]:
+        """``source``, ``source_id`` and ``partition_day`` (Paris day of ``written``, else of write_date)."""
+        written = written or self.moment("write_date", required=True)
         assert written is not None
         return {"source": SOURCE, "source_id": str(self.id), "partition_day": partition_day(written)}
 
@@ -276,14 +276,30 @@ def parse_products(
     *,
     uoms: Mapping[int, tuple[float, str | None]] | None = None,
     volume_field: str | None = None,
+    templates: Mapping[int, Any] | None = None,
 ) -> Parsed[list[dict[str, Any]]]:
     """``product_catalog`` rows with a candidate ``product_key`` (``keys.assign_product_keys`` keeps the
     first key for ever). The volume comes from ``volume_field`` (a configured field, in cl, or a text
-    such as ``75cl``), else the unit of measure's name, else the product's name or code; else unknown."""
+    such as ``75cl``), else the unit of measure's name, else the product's name or code; else unknown.
+
+    ``templates`` maps a template id to its ``write_date`` (Odoo text): a variant was last changed at the
+    later of its own and its template's write_date (a price set on the template does not move the
+    variant's), which gives its partition and ``last_updated``."""
     uoms = uoms or {}
+    templates = templates or {}
 
     def row(r: _Record) -> dict[str, Any]:
-        origin = r.origin()
+        written = r.moment("write_date", required=True)
+        template = r.ref("product_tmpl_id")
+        template_text = templates.get(template) if template is not None else None
+        if template_text:
+            template_written = _utc(str(template_text))
+            if template_written is None:
+                raise r.error(
+                    "product_tmpl_id", f"its template's write_date is not an Odoo datetime: {template_text!r}"
+                )
+            written = max(written, template_written) if written else template_written
+        origin = r.origin(written)
         name = r.text("name")
         if not name:
             raise r.error("name", "missing")
@@ -311,7 +327,7 @@ def parse_products(
             "volume_cl": volume,
             "units_per_pack": units,
             "active": r.flag("active", True),
-            "last_updated": r.moment("write_date"),
+            "last_updated": written,
             **origin,
         }
 
@@ -347,8 +363,21 @@ def _per_product_unit(price: decimal.Decimal | None, line_ratio: float, product_
     """A price per line UoM (per Dozen) as a price per product UoM (per bottle)."""
     if price is None:
         return None
-    factor = decimal.Decimal(str(product_ratio)) / decimal.Decimal(str(line_ratio))
-    return (price * factor).quantize(decimal.Decimal("0.0001"))
+    return (price * _factor(product_ratio, line_ratio)).quantize(_CENTS_OF_CENTS)
+
+
+_CENTS_OF_CENTS = decimal.Decimal("0.0001")
+
+
+@functools.lru_cache(maxsize=4096)
+def _decimal(ratio: float) -> decimal.Decimal:
+    """A UoM ratio as a Decimal (cached: a page has a handful of ratios)."""
+    return decimal.Decimal(str(ratio))
+
+
+@functools.lru_cache(maxsize=4096)
+def _factor(numerator: float, denominator: float) -> decimal.Decimal:
+    return _decimal(numerator) / _decimal(denominator)
 
 
 # -- sales lines -----------------------------------------------------------------------------------
@@ -377,7 +406,7 @@ def parse_sales_lines(
             raise r.error("product_uom_qty", "missing")
         line_uom = r.ref("product_uom")
         line_ratio = uoms.get(line_uom, (info.uom_ratio, None))[0] if line_uom else info.uom_ratio
-        in_product_units = quantity * decimal.Decimal(str(line_ratio)) / decimal.Decimal(str(info.uom_ratio))
+        in_product_units = quantity * _decimal(line_ratio) / _decimal(info.uom_ratio)
         total = r.number("price_subtotal")
         cost = (
             (info.cost_price * in_product_units).quantize(decimal.Decimal("0.01"))
