@@ -433,7 +433,10 @@ print(json.dumps({"read": read_while_building, "errors": errors, "run_time": run
 
 
 def test_building_the_definitions_reads_no_run_time_setting(tmp_path: Path) -> None:
-    run_time = [s for s in _platform_settings() if s.read_at == "run"]
+    # The sync API's own settings (ingestion_platform.api) are no part of the definitions: whether this
+    # process registered them depends on which tests ran in it first.
+    api = "ingestion_platform.api"
+    run_time = [s for s in _platform_settings() if s.read_at == "run" and not all(o.startswith(api) for o in s.owners)]
     assert len(run_time) > 20
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "DAGSTER_HOME": str(tmp_path)}
     env.update({s.env: "garbage" for s in run_time})
