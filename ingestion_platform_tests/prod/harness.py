@@ -137,6 +137,16 @@ class Prod:
         )["stopRunningSchedule"]
         assert answer.get("scheduleState", {}).get("status") == "STOPPED", answer
 
+    def run_assets(self, run_id: str) -> list[list[str]]:
+        """The asset keys the run ``run_id`` was asked to materialize (its asset selection)."""
+        data = self.client.graphql(
+            """query($ids: [String!]) { runsOrError(filter: {runIds: $ids}) { ... on Runs {
+                 results { assetSelection { path } } } } }""",
+            {"ids": [run_id]},
+        )
+        (run,) = data["runsOrError"]["results"]
+        return sorted(key["path"] for key in run["assetSelection"] or [])
+
     def run_times(self, run_ids: list[str]) -> list[dict]:
         return self.client.graphql(RUN_TIMES, {"ids": run_ids})["runsOrError"]["results"]
 

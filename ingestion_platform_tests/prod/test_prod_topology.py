@@ -10,9 +10,12 @@ schedule; the events samples. Then, against the running topology only through it
 * **schedule**: ``PMU_MORNING_CRON='* * * * *'`` makes ``pmu_morning_schedule`` (on, as production
   sets ``INGESTION_AUTOMATION=running``) fire within a minute; the daemon launches its run for today
   and the day's tables fill;
-* **sensor**: no sensor of the platform watches a file yet (the drop-folder source comes later), so
-  the sensor path is proved with ``events_stats_after_refresh``: a successful events run makes it
-  request the statistics run, which fills ``events.import_stats``;
+* **file sensor**: ``ISAVIGNE_EXPORT_DIR`` is an empty temporary drop folder; the test drops
+  ``clients_2025-03-14.csv`` (a copy of the shipped sample) into it, and the daemon's tick of
+  ``isavigne_exports_sensor`` (on, like every sensor in production) requests the run of
+  ``crm/isavigne_customers`` for 2025-03-14, which loads the sample's customers into ``crm.customers``;
+* **run-status sensor**: a successful events run makes ``events_stats_after_refresh`` request the
+  statistics run, which fills ``events.import_stats``;
 * **backfill on Celery**: the 7 days through ``launchPartitionBackfill``, every step executed by one of
   the Celery workers, the tables equal to in-process runs of the same partitions;
 * **failure**: the backfill again; mid-run, a worker and the run's process are SIGKILLed; run
@@ -26,12 +29,16 @@ databases are dropped, whatever happened.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from ingestion_platform.defs.crm import tables as crm_tables
+from ingestion_platform.defs.crm.isavigne import parse as isavigne_parse
 from ingestion_platform.defs.events.stats import import_stats_table
 from ingestion_platform.defs.pmu import tables as pmu_tables
 from ingestion_platform.lib.warehouse import LINEAGE_COLUMNS, get_warehouse
@@ -65,10 +72,21 @@ def comparable(rows: dict[str, list[tuple]]) -> dict[str, list[tuple]]:
     return out
 
 
+ISAVIGNE_SAMPLE = Path(isavigne_parse.__file__).parent / "sample"
+CLIENTS = "clients_2025-03-14.csv"
+
+
 @pytest.fixture(scope="module")
-def prod(pg_admin: sa.Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prod]:
+def isavigne_drops(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The topology's ``ISAVIGNE_EXPORT_DIR``: empty until the test drops an export into it."""
+    return tmp_path_factory.mktemp("isavigne_drops")
+
+
+@pytest.fixture(scope="module")
+def prod(pg_admin: sa.Engine, tmp_path_factory: pytest.TempPathFactory, isavigne_drops: Path) -> Iterator[Prod]:
     root = tmp_path_factory.mktemp("prod")
-    with running_topology(root, pg_admin, workers=2, env={"PMU_MORNING_CRON": "* * * * *"}) as running:
+    env = {"PMU_MORNING_CRON": "* * * * *", "ISAVIGNE_EXPORT_DIR": str(isavigne_drops)}
+    with running_topology(root, pg_admin, workers=2, env=env) as running:
         yield running
         _forget(running.topology.warehouse_url)
 
@@ -83,7 +101,7 @@ def reference_url(pg_admin: sa.Engine) -> Iterator[str]:
 
 
 def test_topology_runs_schedules_sensors_backfills_on_celery_and_survives_kills(
-    prod: Prod, reference_url: str, tmp_path
+    prod: Prod, reference_url: str, isavigne_drops: Path, tmp_path
 ) -> None:
     client = prod.client
     today = today_paris().isoformat()
@@ -91,7 +109,15 @@ def test_topology_runs_schedules_sensors_backfills_on_celery_and_survives_kills(
     assert client.unhealthy_daemons() == []
     assert len(prod.topology.ping_workers()) == 2
 
-    # Launched together: the 7-day PMU backfill and an events day; the schedule fires meanwhile.
+    # Launched together: a dropped iSaVigne export, the 7-day PMU backfill and an events day; the
+    # schedule fires meanwhile.
+    def by_isavigne_sensor(run: dict) -> bool:
+        return tags_of(run).get("dagster/sensor_name") == "isavigne_exports_sensor"
+
+    # the drop folder is empty so far: a run of the sensor can only come from this drop
+    assert list(isavigne_drops.iterdir()) == [] and not [r for r in client.runs() if by_isavigne_sensor(r)]
+    shutil.copy(ISAVIGNE_SAMPLE / CLIENTS, isavigne_drops / f".{CLIENTS}")  # dropped atomically (docs/ISAVIGNE.md)
+    (isavigne_drops / f".{CLIENTS}").rename(isavigne_drops / CLIENTS)
     pmu_backfill = prod.backfill(DAYS, PMU_KEYS)
     prod.backfill(["2025-03-14"], EVENTS_KEYS)
 
@@ -115,7 +141,19 @@ def test_topology_runs_schedules_sensors_backfills_on_celery_and_survives_kills(
     races_today = warehouse.fetch(sa.select(sa.func.count()).select_from(race).where(race.c.program_date == today))
     assert next(iter(races_today[0].values())) > 0
 
-    # -- the sensor: a successful events run made events_stats_after_refresh request the statistics
+    # -- the file sensor: the daemon's tick of isavigne_exports_sensor requested the customers run of the
+    # export's day, which loaded the sample's customers (29 readable lines of 31, see test_isavigne_e2e)
+    dropped = prod.finished_run("the run of isavigne_exports_sensor", by_isavigne_sensor)
+    assert dropped["status"] == "SUCCESS", prod.failure_report(dropped["runId"])
+    assert tags_of(dropped)["dagster/partition"] == "2025-03-14"
+    assert tags_of(dropped)["isavigne/file"] == CLIENTS
+    assert prod.run_assets(dropped["runId"]) == [["crm", "isavigne_customers"]]
+    customers = crm_tables.customers
+    keys = warehouse.fetch(sa.select(customers.c.customer_key).where(customers.c.source == "isavigne"))
+    codes = {row["customer_key"] for row in keys}
+    assert len(codes) == 29 and {"isavigne-C1001", "isavigne-C1008"} <= codes, sorted(codes)
+
+    # -- the run-status sensor: a successful events run made events_stats_after_refresh request the statistics
     stats = prod.finished_run(
         "the run of events_stats_after_refresh",
         lambda r: tags_of(r).get("dagster/sensor_name") == "events_stats_after_refresh",
