@@ -243,20 +243,12 @@ def _numeric_check(precision: int | None, scale: int | None) -> Callable[[Any], 
     fits_below = None if whole_digits is None else 10**whole_digits - 1
 
     def fn(value: Any) -> str | None:
-        kind = type(value)
-        if kind is decimal.Decimal:
-            if not value.is_finite():
-                return "is not a finite number"
-        elif kind is float:
-            if not math.isfinite(value):
-                return "is not a finite number"
-        elif kind is not int:
-            if isinstance(value, bool) or not isinstance(value, (int, float, decimal.Decimal)):
-                return f"is {type(value).__name__}, expected a number"
-            if isinstance(value, float) and not math.isfinite(value):
-                return "is not a finite number"
-            if isinstance(value, decimal.Decimal) and not value.is_finite():
-                return "is not a finite number"
+        if isinstance(value, bool) or not isinstance(value, (int, float, decimal.Decimal)):
+            return f"is {type(value).__name__}, expected a number"
+        if isinstance(value, float) and not math.isfinite(value):
+            return "is not a finite number"
+        if isinstance(value, decimal.Decimal) and not value.is_finite():
+            return "is not a finite number"
         if fits_below is None or -fits_below < value < fits_below:
             return None
         if whole_digits is not None and value != 0:
