@@ -26,7 +26,6 @@ from ingestion_platform.lib.text import fold, repair_mojibake
 DELIMITERS = (",", ";", "\t", "|")
 HEADER_SEARCH_ROWS = 40
 SNIFF_ROWS = 60
-csv.field_size_limit(16 * 1024 * 1024)
 
 
 def matches(alias: str, key: str) -> bool:
