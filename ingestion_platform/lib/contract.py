@@ -60,6 +60,9 @@ class TableContract:
     _checks: tuple[tuple[str, Callable[[Any], str | None]], ...] = field(
         default=(), init=False, repr=False, compare=False
     )
+    _fits: tuple[tuple[str, Callable[[list[Any]], bool]], ...] = field(
+        default=(), init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         if self.mode not in LOAD_MODES:
@@ -70,8 +73,9 @@ class TableContract:
         if self.mode == "replace_window" and self.day_column is None and not self.scope_columns:
             raise ValueError(f"{self.table.fullname}: replace_window needs a day column or scope columns")
         loaded = None if self.columns is None else {*self.columns, *self.key}
-        checks = [(name, fn) for name, fn in _column_checks(self.table) if loaded is None or name in loaded]
-        object.__setattr__(self, "_checks", tuple(checks))
+        checks = [c for c in _column_checks(self.table) if loaded is None or c[0] in loaded]
+        object.__setattr__(self, "_checks", tuple((name, fn) for name, fn, _fits in checks))
+        object.__setattr__(self, "_fits", tuple((name, fits) for name, _fn, fits in checks))
         CONTRACTS.setdefault(self.name, self)
 
     @property
@@ -87,20 +91,31 @@ class TableContract:
         return {"columns": self.columns, "update_where": self.update_where}
 
     def validate(self, rows: Iterable[Mapping[str, Any]]) -> tuple[list[Mapping[str, Any]], list[Reject]]:
-        """The rows the warehouse will accept, and one :class:`Reject` per row it would refuse."""
+        """The rows the warehouse will accept, and one :class:`Reject` per row it would refuse.
+
+        Column by column first: a column whose values all certainly fit (their types, longest text,
+        smallest and largest number, read over the whole batch) needs no row-by-row check; the rows are
+        checked one by one against the other columns only, with the same messages."""
+        rows = rows if isinstance(rows, list) else list(rows)
+        doubtful = {name for name, fits in self._fits if not fits([row.get(name) for row in rows])}
+        if not doubtful:
+            return rows, []
+        checks = tuple((name, check) for name, check in self._checks if name in doubtful)
         good: list[Mapping[str, Any]] = []
         rejects: list[Reject] = []
         for row in rows:
-            problem = self.problem(row)
+            problem = self.problem(row, checks)
             if problem is None:
                 good.append(row)
             else:
                 rejects.append(self._reject(row, *problem))
         return good, rejects
 
-    def problem(self, row: Mapping[str, Any]) -> tuple[str, str] | None:
+    def problem(
+        self, row: Mapping[str, Any], checks: tuple[tuple[str, Callable[[Any], str | None]], ...] | None = None
+    ) -> tuple[str, str] | None:
         """``(column, why)`` of the first value of ``row`` the warehouse would refuse; ``None`` when it fits."""
-        for name, check in self._checks:
+        for name, check in self._checks if checks is None else checks:
             message = check(row.get(name))
             if message is not None:
                 return name, message
@@ -158,15 +173,94 @@ CONTRACTS: dict[str, TableContract] = {}
 
 
 # -- column checks ---------------------------------------------------------------------------------
-def _column_checks(table: sa.Table) -> list[tuple[str, Callable[[Any], str | None]]]:
+Fits = Callable[[list[Any]], bool]
+"""``fits(values)``: True when every value of a column certainly passes its check (False: check each)."""
+
+
+def _column_checks(table: sa.Table) -> list[tuple[str, Callable[[Any], str | None], Fits]]:
     checks = []
     for column in table.columns:
         if column.name in LINEAGE_COLUMNS:
             continue
         check = _type_check(column.type)
         required = not column.nullable or column.primary_key
-        checks.append((column.name, _with_null(check, required)))
+        checks.append((column.name, _with_null(check, required), _batch_fits(column.type, required)))
     return checks
+
+
+def _batch_fits(kind: sa.types.TypeEngine, required: bool) -> Fits:
+    """The column-wide test of a column type: exact types first (a ``str`` subclass, a ``bool`` in an
+    integer column, a ``datetime`` in a date column are left to the row check), then the bounds."""
+    null = () if required else (type(None),)
+
+    def types_in(*allowed: type) -> Callable[[list[Any]], set[type] | None]:
+        ok = {*allowed, *null}
+        return lambda values: found if (found := set(map(type, values))) <= ok else None
+
+    if isinstance(kind, sa.JSON) or _type_check(kind) is None:
+        return lambda values: required is False or None not in values
+    if isinstance(kind, sa.String):
+        length = getattr(kind, "length", None)
+        of_text = types_in(str)
+
+        def text(values: list[Any]) -> bool:
+            if of_text(values) is None:
+                return False
+            present = list(filter(None, values))  # None and "" always fit
+            if "\x00" in "".join(present):
+                return False
+            return length is None or max(map(len, present), default=0) <= length
+
+        return text
+    if isinstance(kind, sa.Boolean):
+        return lambda values: types_in(bool)(values) is not None
+    if isinstance(kind, sa.Integer):
+        low, high = next((r for t, r in _INT_RANGES.items() if isinstance(kind, t)), _INT_RANGES[sa.Integer])
+        of_int = types_in(int)
+        return lambda values: of_int(values) is not None and _within(values, low, high)
+    if isinstance(kind, sa.Float):
+        return lambda values: types_in(int, float, decimal.Decimal)(values) is not None
+    if isinstance(kind, sa.Numeric):
+        whole_digits = None if kind.precision is None else kind.precision - (kind.scale or 0)
+        bound = None if whole_digits is None else 10**whole_digits - 1
+        of_number = types_in(int, float, decimal.Decimal)
+
+        def number(values: list[Any]) -> bool:
+            found = of_number(values)
+            if found is None:
+                return False
+            present = [v for v in values if v is not None] if type(None) in found else values
+            if float in found:  # NaN compares false: only an all-float finite sum proves finiteness
+                if found - {float, int, type(None)}:
+                    return False
+                try:
+                    if not math.isfinite(math.fsum(present)):
+                        return False
+                except (OverflowError, ValueError):
+                    return False
+            try:  # a Decimal NaN raises here; an infinity is out of any bound
+                return _within(present, -bound, bound, strict=True) if bound is not None else _finite(present)
+            except (decimal.InvalidOperation, TypeError):
+                return False
+
+        return number
+    if isinstance(kind, sa.DateTime):
+        return lambda values: types_in(dt.datetime)(values) is not None
+    if isinstance(kind, sa.Date):
+        return lambda values: types_in(dt.date)(values) is not None
+    return lambda values: False
+
+
+def _within(values: list[Any], low: int, high: int, *, strict: bool = False) -> bool:
+    present = [v for v in values if v is not None]
+    if not present:
+        return True
+    smallest, largest = min(present), max(present)
+    return low < smallest and largest < high if strict else low <= smallest and largest <= high
+
+
+def _finite(values: list[Any]) -> bool:
+    return all(v.is_finite() for v in values if isinstance(v, decimal.Decimal))
 
 
 def _with_null(check: Callable[[Any], str | None] | None, required: bool) -> Callable[[Any], str | None]:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import io
+import itertools
 import json
 import os
 import re
@@ -48,6 +49,7 @@ LINEAGE_COLUMNS = ("_ingested_at", "_run_id")
 LOAD_MODES = ("upsert", "insert_missing", "replace_window")
 _SQLITE_CHUNK = 5_000
 _COPY_CHUNK_BYTES = 1 << 20
+_COPY_BLOCK_ROWS = 1_000  # rows rendered to COPY text together, column by column
 PG_WORK_MEM = run_setting("INGESTION_PG_WORK_MEM", "256MB", "work_mem of the merge transaction on PostgreSQL")
 
 
@@ -205,6 +207,11 @@ class Warehouse:
         with self.engine.connect() as conn:
             return [dict(row._mapping) for row in conn.execute(stmt)]
 
+    def fetch_tuples(self, stmt: sa.Executable) -> list[tuple[Any, ...]]:
+        """The rows of ``stmt`` as plain tuples (for key sets of many rows: no mapping per row)."""
+        with self.engine.connect() as conn:
+            return list(map(tuple, conn.execute(stmt)))
+
     # -- loads -----------------------------------------------------------------------------
     def load(
         self,
@@ -249,9 +256,16 @@ class Warehouse:
         guard = update_where(table) if update_where is not None else None
         try:
             if connection is not None:
-                return self._load(connection, table, rows, mode, window, run_id, count_by, data_cols, guard)
+                result = self._load(connection, table, rows, mode, window, run_id, count_by, data_cols, guard)
+                self._refresh_statistics(connection, table, result)
+                return result
             with self.engine.begin() as conn:
-                return self._load(conn, table, rows, mode, window, run_id, count_by, data_cols, guard)
+                result = self._load(conn, table, rows, mode, window, run_id, count_by, data_cols, guard)
+            if self.dialect == "postgresql" and _changed_rows(result) >= ANALYZE_MIN_ROWS:
+                with self.engine.connect() as conn:
+                    self._refresh_statistics(conn, table, result)
+                    conn.commit()
+            return result
         except (sa.exc.DBAPIError, self.engine.dialect.loaded_dbapi.Error) as exc:
             # COPY runs on the raw psycopg2 cursor: its errors arrive unwrapped by SQLAlchemy.
             orig = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
@@ -321,12 +335,35 @@ class Warehouse:
         stage.drop(conn)
         return result
 
+    def _refresh_statistics(self, conn: Connection, table: sa.Table, result: LoadResult) -> None:
+        """``ANALYZE`` the table (PostgreSQL) when it was never analysed, or a load changed as many rows as it
+        had when it last was: the planner otherwise keeps the estimates of the empty table (``reltuples``
+        -1) until autovacuum gets to it, and the checks that join a freshly loaded table then run as nested
+        loops (50,000 sales lines x 200 products: 4 s instead of 0.08 s for one check). Once analysed, the
+        planner scales the row estimate with the table's size on disk, so a growing table needs a new
+        ANALYZE only each time it doubles."""
+        changed = _changed_rows(result)
+        if self.dialect != "postgresql" or changed < ANALYZE_MIN_ROWS:
+            return
+        name = f"{_quote(conn, table.schema)}.{_quote(conn, table.name)}" if table.schema else _quote(conn, table.name)
+        found = sa.text("SELECT reltuples FROM pg_class WHERE oid = CAST(:name AS regclass)")
+        estimate = conn.execute(found, {"name": name}).scalar()
+        if estimate is None or estimate < 0 or changed >= estimate:
+            conn.exec_driver_sql(f"ANALYZE {name}")
+
     def delete_window(self, table: sa.Table, window: sa.ColumnElement[bool] | Mapping[str, Any]) -> LoadResult:
         """``replace_window`` with no rows: delete the window's rows, in one transaction."""
         self.ensure_tables([table])
         with self.engine.begin() as conn:
             deleted = max(conn.execute(sa.delete(table).where(_window_clause(table, window))).rowcount, 0)
         return LoadResult(table=table.fullname, mode="replace_window", deleted=deleted)
+
+
+ANALYZE_MIN_ROWS = 1_000
+
+
+def _changed_rows(result: LoadResult) -> int:
+    return result.created + result.updated + result.deleted
 
 
 class WarehouseError(RuntimeError):
@@ -443,11 +480,73 @@ def _converter(column: sa.Column) -> Callable[[Any], str]:
     return _copy_text
 
 
-class _CopyStream(io.RawIOBase):
-    """A file object that renders rows to COPY text lazily, so memory does not grow with rows."""
+_NULL = "\\N"
+_BOOLEANS = {True: "t", False: "f", None: _NULL}
+_NEEDS_ESCAPE = ("\\", "\t", "\n", "\r")
 
-    def __init__(self, lines: Iterator[str]) -> None:
-        self._lines = lines
+
+def _column_renderer(column: sa.Column) -> Callable[[list[Any]], list[str]]:
+    """COPY text of a whole column of a block of rows at once: the values of the usual types go through
+    C-level ``map``/``join`` (a text column with no character to escape is sent as it is); any other value
+    goes through the per-value converter."""
+    one = _converter(column)
+    kind = column.type
+    none = type(None)
+
+    def each(values: list[Any]) -> list[str]:
+        return list(map(one, values))
+
+    if isinstance(kind, sa.JSON) or isinstance(kind, sa.Float):
+        return each
+    if isinstance(kind, sa.String):
+
+        def text(values: list[Any]) -> list[str]:
+            types = set(map(type, values))
+            if not types <= {str, none}:
+                return each(values)
+            joined = "".join(filter(None, values))
+            if any(c in joined for c in _NEEDS_ESCAPE):
+                return each(values)
+            return [_NULL if v is None else v for v in values] if none in types else values
+
+        return text
+    if isinstance(kind, sa.Boolean):
+        return lambda values: list(map(_BOOLEANS.__getitem__, values)) if set(map(type, values)) <= {bool, none} \
+            else each(values)  # fmt: skip
+    if isinstance(kind, (sa.Integer, sa.Numeric)):
+        numbers = {int, decimal.Decimal}
+
+        def number(values: list[Any]) -> list[str]:
+            types = set(map(type, values))
+            if types <= numbers:
+                return list(map(str, values))
+            if types <= {*numbers, none}:
+                return [_NULL if v is None else str(v) for v in values]
+            return each(values)
+
+        return number
+    if isinstance(kind, (sa.DateTime, sa.Date)):
+        moments = {dt.date, dt.datetime}
+
+        def moment(values: list[Any]) -> list[str]:
+            types = set(map(type, values))
+            if types <= moments:
+                return [v.isoformat() for v in values]
+            if types <= {*moments, none}:
+                return [_NULL if v is None else v.isoformat() for v in values]
+            return each(values)
+
+        return moment
+    return each
+
+
+class _CopyStream(io.RawIOBase):
+    """A file object that renders rows to COPY text lazily, so memory does not grow with rows.
+
+    ``blocks`` yields ``(text, rows)``: the COPY lines of a block of rows and how many they are."""
+
+    def __init__(self, blocks: Iterator[tuple[str, int]]) -> None:
+        self._lines = blocks
         self._buffer = b""
         self.rows = 0
 
@@ -458,11 +557,11 @@ class _CopyStream(io.RawIOBase):
         want = _COPY_CHUNK_BYTES if size is None or size < 0 else max(size, 1)
         parts = [self._buffer] if self._buffer else []
         length = len(self._buffer)
-        for line in self._lines:
-            encoded = line.encode("utf-8")
+        for block, rows in self._lines:
+            encoded = block.encode("utf-8")
             parts.append(encoded)
             length += len(encoded)
-            self.rows += 1
+            self.rows += rows
             if length >= want:
                 break
         data = b"".join(parts)
@@ -474,14 +573,15 @@ def _copy_into(
     conn: Connection, stage: sa.Table, data_cols: Sequence[sa.Column], rows: Iterable[Mapping[str, Any]]
 ) -> int:
     names = [c.name for c in data_cols]
-    converters = [_converter(c) for c in data_cols]
-    pairs = list(zip(names, converters, strict=True))
+    renderers = list(zip(names, map(_column_renderer, data_cols), strict=True))
 
-    def lines() -> Iterator[str]:
-        for row in rows:
-            yield "\t".join([conv(row.get(name)) for name, conv in pairs]) + "\n"
+    def blocks() -> Iterator[tuple[str, int]]:
+        source = iter(rows)
+        while block := list(itertools.islice(source, _COPY_BLOCK_ROWS)):
+            columns = [render([row.get(name) for row in block]) for name, render in renderers]
+            yield "\n".join(map("\t".join, zip(*columns))) + "\n", len(block)
 
-    stream = _CopyStream(lines())
+    stream = _CopyStream(blocks())
     columns = ", ".join(_quote(conn, n) for n in names)
     dbapi = conn.connection.dbapi_connection
     with dbapi.cursor() as cur:

@@ -4,6 +4,7 @@ e-mails, phones; and product keys kept for ever by crm.product_key_map (SQLite a
 from __future__ import annotations
 
 import decimal
+import random
 
 import pytest
 
@@ -86,6 +87,29 @@ def test_emails_and_phones() -> None:
     assert c.normalise_phone("+41 22 123 45 67") == "+41221234567"
     assert c.normalise_phone("022 123 45 67", "CH") == "+41221234567"
     assert c.normalise_phone("n/a") is None and c.normalise_phone(False) is None and c.normalise_phone("12") is None
+
+
+def test_the_french_phone_shortcut_agrees_with_phonenumbers() -> None:
+    """The usual French forms skip phonenumbers; for every form, the result is what phonenumbers gives."""
+    rng = random.Random(7)
+    shapes = [
+        lambda d: "0" + d,
+        lambda d: " ".join(["0" + d[0], d[1:3], d[3:5], d[5:7], d[7:9]]),
+        lambda d: ".".join(["0" + d[0], d[1:3], d[3:5], d[5:7], d[7:9]]),
+        lambda d: "-".join(["0" + d[0], d[1:3], d[3:5], d[5:7], d[7:9]]),
+        lambda d: "+33" + d,
+        lambda d: "+33 " + d[0] + " " + " ".join([d[1:3], d[3:5], d[5:7], d[7:9]]),
+        lambda d: "0033" + d,
+        lambda d: "+330" + d,  # not a shortcut form
+        lambda d: "0" + d[:-1],  # too short
+        lambda d: "0" + d + "1",  # too long
+    ]
+    for _ in range(3_000):
+        digits = str(rng.randint(0, 9)) + "".join(str(rng.randint(0, 9)) for _ in range(8))
+        text = rng.choice(shapes)(digits)
+        expected = c.phone_by_library("+" + text[2:] if text.startswith("00") else text, "FR")
+        assert c.normalise_phone(text) == expected, text
+        assert c.normalise_phone(text, "fr") == expected, text
 
 
 def test_customer_key_and_margin() -> None:

@@ -95,6 +95,50 @@ def test_numeric_bounds_are_exact_at_the_limit(value: Any, refused: str | None) 
     assert problem is None or problem[0] == "weight_kg"
 
 
+class _Text(str):
+    pass
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("weight_kg", decimal.Decimal("998.99")),
+        ("weight_kg", decimal.Decimal("999.95")),
+        ("weight_kg", 999.96),
+        ("weight_kg", float("nan")),
+        ("weight_kg", float("inf")),
+        ("weight_kg", decimal.Decimal("NaN")),
+        ("weight_kg", decimal.Decimal("sNaN")),
+        ("weight_kg", True),
+        ("weight_kg", 12),
+        ("num", True),
+        ("num", 2**31),
+        ("num", -(2**31)),
+        ("day", dt.datetime(2026, 6, 1, 12)),
+        ("coat", _Text("bai")),
+        ("coat", "a" * 10),
+        ("coat", "a" * 11),
+        ("coat", ""),
+        ("name", "x\x00"),
+        ("name", ""),
+        ("name", None),
+        ("is_runner", 1),
+        ("is_runner", None),
+    ],
+)
+def test_batch_validation_agrees_with_the_row_check(column: str, value: Any) -> None:
+    """``validate`` proves whole columns first; whatever it lets through or refuses, among 500 good rows,
+    is exactly what the row-by-row check says of that row."""
+    contract = TableContract(horse_table(), "upsert", day_column="day")
+    batch = rows(*[{} for _ in range(250)], {column: value}, *[{} for _ in range(249)])
+    expected = contract.problem(batch[250])
+    good, rejects = contract.validate(batch)
+    assert len(good) == 500 - (expected is not None)
+    assert [r.error.field for r in rejects] == ([expected[0]] if expected else [])
+    if expected:
+        assert expected[1] in str(rejects[0].error)
+
+
 def test_contract_declaration_errors() -> None:
     with pytest.raises(ValueError, match="unknown load mode"):
         TableContract(horse_table(), "merge")

@@ -259,6 +259,11 @@ def email_is_valid(email: str | None) -> bool:
     return email is not None and bool(_EMAIL.match(email))
 
 
+_PHONE_SEPARATORS = re.compile(r"[ .\-]")
+_FR_NATIONAL = re.compile(r"0[1-9][0-9]{8}")
+_FR_INTERNATIONAL = re.compile(r"\+33[1-9][0-9]{8}")
+
+
 def normalise_phone(raw: Any, country: str | None = "FR") -> str | None:
     """E.164 (``+33612345678``) when ``phonenumbers`` reads a possible number (``country`` for national
     forms such as ``06 12 34 56 78``); ``None`` when blank or unreadable."""
@@ -269,8 +274,20 @@ def normalise_phone(raw: Any, country: str | None = "FR") -> str | None:
         return None
     if text.startswith("00"):
         text = "+" + text[2:]
+    region = (country or "FR").upper()
+    if region == "FR":  # the usual French forms, as phonenumbers reads them (a test compares the two)
+        plain = _PHONE_SEPARATORS.sub("", text)
+        if _FR_NATIONAL.fullmatch(plain):
+            return "+33" + plain[1:]
+        if _FR_INTERNATIONAL.fullmatch(plain):
+            return plain
+    return phone_by_library(text, region)
+
+
+def phone_by_library(text: str, region: str) -> str | None:
+    """E.164 of ``text`` as ``phonenumbers`` reads it (``None``: not a possible number)."""
     try:
-        number = phonenumbers.parse(text, (country or "FR").upper())
+        number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
         return None
     if not phonenumbers.is_possible_number(number):

@@ -58,6 +58,9 @@ from ingestion_platform.lib.raw_store import RawStoreResource
 from ingestion_platform.lib.warehouse import WarehouseResource
 
 MAX_PAGES = 100_000
+#: pages are stored raw and parsed one by one, and their rows loaded together by this many (one load has a
+#: fixed cost: its staging table, merge and commit); memory stays bounded by it, whatever the window holds
+LOAD_BATCH_ROWS = 10_000
 
 
 def window(days: Sequence[dt.date], server_now: dt.datetime, lag_s: int) -> tuple[str | None, str] | None:
@@ -310,6 +313,7 @@ def sync_model(
                 load.job.metadata["odoo_window"] = {"write_date_from": span[0], "write_date_before": span[1]}
             pages = 0
             seen: set[int] = set()
+            batch: list[dict[str, Any]] = []  # the rows of several pages, loaded together
             for name, body, records in sync.pages(spec, span, extra):
                 pages += 1
                 if page_parser is None:  # products: keyed through the product_key map
@@ -317,8 +321,12 @@ def sync_model(
                     rows = sync.keyed_products(name, records)
                 else:
                     rows = load.parse(name, body, page_parser(sync, name, records), decode=lambda _b, r=records: r)
-                if rows:
-                    load.load(table, rows)
+                batch += rows or ()
+                if len(batch) >= LOAD_BATCH_ROWS:
+                    load.load(table, batch)
+                    batch = []
+            if batch:
+                load.load(table, batch)
             if page_parser is None:  # products whose template alone was written in the window
                 changed = 0
                 for name, records, written in sync.template_changes(span, extra, seen):

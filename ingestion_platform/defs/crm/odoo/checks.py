@@ -66,11 +66,11 @@ def odoo_checks(asset: Any, spec: OdooModel, table: sa.Table) -> list[Check]:
     def row_keys(inputs: CheckInputs) -> set[tuple[Any, ...]]:
         if by_id:
             stmt = sa.select(table.c.source_id).where(table.c.source == SOURCE)
-            return {(r["source_id"],) for r in inputs.warehouse.fetch(stmt)}
-        stmt = sa.select(table.c.partition_day, table.c.source_id).where(
-            inputs.where(table, "partition_day"), table.c.source == SOURCE
-        )
-        return {(r["partition_day"], r["source_id"]) for r in inputs.warehouse.fetch(stmt)}
+        else:
+            stmt = sa.select(table.c.partition_day, table.c.source_id).where(
+                inputs.where(table, "partition_day"), table.c.source == SOURCE
+            )
+        return set(inputs.warehouse.fetch_tuples(stmt))
 
     return [
         *canonical_checks(asset, table, SOURCE),

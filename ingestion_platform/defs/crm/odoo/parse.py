@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import functools
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -80,6 +81,9 @@ class _Record:
         return value
 
     def text(self, field: str) -> str | None:
+        value = self.raw.get(field)
+        if type(value) is str:  # the common case first
+            return value.strip() or None
         value = self.value(field)
         if value is None:
             return None
@@ -88,6 +92,12 @@ class _Record:
         return str(value).strip() or None
 
     def number(self, field: str) -> decimal.Decimal | None:
+        value = self.raw.get(field)
+        kind = type(value)  # the common cases first (a bool is not an int here)
+        if kind is int:
+            return decimal.Decimal(value)
+        if kind is float and math.isfinite(value):
+            return decimal.Decimal(repr(value))
         value = self.value(field)
         if value is None:
             return None
@@ -102,6 +112,9 @@ class _Record:
         return number
 
     def many2one(self, field: str) -> tuple[int, str | None] | None:
+        value = self.raw.get(field)
+        if type(value) is list and len(value) == 2 and type(value[0]) is int and type(value[1]) is str:
+            return value[0], value[1]  # the common case first
         value = self.value(field)
         if value is None:
             return None
@@ -391,16 +404,27 @@ def parse_sales_lines(
 ) -> Parsed[list[dict[str, Any]]]:
     """``sales_lines`` rows of confirmed lines; ``orders`` are the ``sale.order`` records of the page."""
     uoms = uoms or {}
+    read_orders: dict[int, tuple[str | None, int | None, dt.date | None, str | None]] = {}
+
+    def order_of(r: _Record) -> tuple[str | None, int | None, dt.date | None, str | None]:
+        """What a line takes from its order: name, partner, Paris day, sales team (read once per order)."""
+        order = _looked_up(r, "order_id", orders, "order")
+        found = read_orders.get(order.get("id"))
+        if found is None:
+            o = _Record("sale.order", order, r.request)
+            ordered = o.moment("date_order")
+            found = (o.text("name"), o.ref("partner_id"), ordered.astimezone(PARIS).date() if ordered else None,
+                     o.label("team_id"))  # fmt: skip
+            read_orders[o.id] = found
+        return found
 
     def row(r: _Record) -> dict[str, Any]:
         origin = r.origin()
         info = _looked_up(r, "product_id", products, "product")
-        order = _looked_up(r, "order_id", orders, "order")
-        o = _Record("sale.order", order, r.request)
-        partner = r.ref("order_partner_id") or o.ref("partner_id")
+        order_name, order_partner, day_sale, channel = order_of(r)
+        partner = r.ref("order_partner_id") or order_partner
         if partner is None:
             raise r.error("order_partner_id", "no customer on the line nor on its order")
-        ordered = o.moment("date_order")
         quantity = r.number("product_uom_qty")
         if quantity is None:
             raise r.error("product_uom_qty", "missing")
@@ -415,10 +439,10 @@ def parse_sales_lines(
         )
         return {
             "sale_line_key": f"{SOURCE}-{r.id}",
-            "order_ref": o.text("name") or r.label("order_id"),
+            "order_ref": order_name or r.label("order_id"),
             "customer_key": canonical.customer_key(SOURCE, partner),
             "product_key": info.product_key,
-            "date_sale": ordered.astimezone(PARIS).date() if ordered else None,
+            "date_sale": day_sale,
             "quantity_units": _quantity(in_product_units),  # in the product's UoM (2 Dozens of bottles: 24)
             "quantity_bottles_75cl_eq": canonical.bottles_75cl_eq(
                 in_product_units, info.volume_cl, info.units_per_pack
@@ -427,7 +451,7 @@ def parse_sales_lines(
             "price_total": total,
             "cost_total": cost,
             "margin_pct": canonical.margin_pct(total, cost),
-            "channel": o.label("team_id"),
+            "channel": channel,
             **origin,
         }
 
