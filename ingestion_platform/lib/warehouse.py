@@ -212,6 +212,12 @@ class Warehouse:
         with self.engine.connect() as conn:
             return list(map(tuple, conn.execute(stmt)))
 
+    def stream_tuples(self, stmt: sa.Executable, *, chunk: int = 10_000) -> Iterator[tuple[Any, ...]]:
+        """The rows of ``stmt`` as plain tuples, read ``chunk`` rows at a time (a server-side cursor on
+        PostgreSQL): memory stays flat whatever the number of rows."""
+        with self.engine.connect() as conn:
+            yield from map(tuple, conn.execution_options(yield_per=chunk).execute(stmt))
+
     # -- loads -----------------------------------------------------------------------------
     def load(
         self,

@@ -158,3 +158,38 @@ def test_the_five_tables_from_odoo(fake: FakeOdoo, warehouse_url: str, tmp_path:
         assert all(r["partition_day"] == DAY for r in rows(warehouse_url, table).values())
     mats = again.asset_materializations_for_node("crm__odoo_customers")
     assert mats[0].metadata["created"].value == 0 and mats[0].metadata["updated"].value == 0
+
+
+def test_rows_match_raw_pages_finds_a_record_the_parser_drops(
+    fake: FakeOdoo, warehouse_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reconciliation reads the stored pages itself: every partner and product record of the day is
+    a row, and a record a (broken) parser drops silently fails the check, named in its sample."""
+    from ingestion_platform.defs.crm.odoo import parse
+
+    res = resources(fake, warehouse_url, tmp_path / "data")
+    selection = [assets.odoo_customers, assets.odoo_products]
+    evaluations = {e.check_name + " " + e.asset_key.to_user_string(): e
+                   for e in materialize(res, selection=selection).get_asset_check_evaluations()}  # fmt: skip
+    for asset in ("crm/odoo_customers", "crm/odoo_products"):
+        found = evaluations[f"rows_match_raw_pages {asset}"]
+        assert found.passed and found.metadata["checked_rows"].value >= 3, asset
+
+    real_partners, real_products = parse.parse_partners, parse.parse_products
+
+    def drops_partner_2(records: Any, request: Any = None) -> Any:
+        return real_partners([r for r in records if r.get("id") != 2], request)
+
+    def drops_product_3(records: Any, request: Any = None, **kwargs: Any) -> Any:
+        return real_products([r for r in records if r.get("id") != 3], request, **kwargs)
+
+    monkeypatch.setattr(parse, "parse_partners", drops_partner_2)
+    monkeypatch.setattr(parse, "parse_products", drops_product_3)
+    get_warehouse(warehouse_url).delete_window(tables.customers, {"source": "odoo"})
+    get_warehouse(warehouse_url).delete_window(tables.product_catalog, {"source": "odoo"})
+    evaluations = {e.check_name + " " + e.asset_key.to_user_string(): e
+                   for e in materialize(res, selection=selection).get_asset_check_evaluations()}  # fmt: skip
+    customers = evaluations["rows_match_raw_pages crm/odoo_customers"]
+    assert not customers.passed and customers.metadata["sample"].value == [{"missing_row": [DAY.isoformat(), "2"]}]
+    products = evaluations["rows_match_raw_pages crm/odoo_products"]
+    assert not products.passed and products.metadata["sample"].value == [{"missing_row": [DAY.isoformat(), "3"]}]

@@ -1,6 +1,7 @@
 """The check builders, run by Dagster next to a small partitioned asset, on SQLite and PostgreSQL."""
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from ingestion_platform.lib.checks import (
     DateWindow,
     dead_letter_check,
     evaluate_checks,
+    raw_reconciliation_check,
     reference_check,
     unique_key_check,
     warehouse_check,
@@ -353,3 +355,46 @@ def test_checks_in_the_asset_step_report_each_partition_of_a_range_run(
     # each evaluation points at its own partition's materialisation
     targets = {e.partition: e.target_materialization_data.storage_id for e in got.values()}
     assert len(set(targets.values())) == 3
+
+
+# -- raw_reconciliation_check ----------------------------------------------------------------------
+def test_raw_reconciliation_compares_every_key_and_names_the_odd_ones(
+    tables: tuple[sa.Table, sa.Table], warehouse_url: str, raw_store: RawStore
+) -> None:
+    """Raw records and rows are compared as key hashes by day: 3,000 matching keys pass; a raw record
+    with no row (``-2`` beside a row ``-1``: ``hash(-1) == hash(-2)`` in Python) and a row inside a
+    checked payload's scope that no raw record explains fail, each named in the sample."""
+    _, runner = tables
+    asset_key = ASSET.to_user_string()
+    seqs = list(range(1, 3_001))
+    for page in range(3):
+        body = json.dumps([{"day": DAY, "seq": s} for s in seqs[page * 1000 : (page + 1) * 1000]]).encode()
+        raw_store.write("chk", DAY, f"page_{page}", body, asset_key=asset_key)
+
+    def raw_keys(request: str, body: bytes, label: str) -> list[tuple[Any, ...]]:
+        return [(dt.date.fromisoformat(r["day"]), r["seq"]) for r in json.loads(body)]
+
+    def row_keys(inputs: CheckInputs) -> Any:
+        stmt = sa.select(runner.c.day, runner.c.seq).where(inputs.where(runner, "day"))
+        return iter(inputs.warehouse.fetch_tuples(stmt))
+
+    check = raw_reconciliation_check(
+        asset=ASSET, source="chk", name="rows_match_raw", description="rows match the raw pages",
+        raw_keys=raw_keys, row_keys=row_keys, scope_of=lambda request, label: (dt.date.fromisoformat(label),),
+        partitions_def=DAILY,
+    )  # fmt: skip
+    rows = {DAY: [{"seq": s} for s in seqs]}
+    evaluation = run(runner_asset(runner, rows), check, warehouse_url, raw_store)
+    assert evaluation.passed and (meta(evaluation)["checked_rows"], meta(evaluation)["failing_rows"]) == (3000, 0)
+
+    raw_store.write("chk", DAY, "page_3", json.dumps([{"day": DAY, "seq": -2}]).encode(), asset_key=asset_key)
+    rows[DAY] += [{"seq": -1}, {"seq": 7_777}]
+    evaluation = run(runner_asset(runner, rows), check, warehouse_url, raw_store)
+    assert not evaluation.passed
+    m = meta(evaluation)
+    assert (m["checked_rows"], m["failing_rows"], m["rows_in_window"]) == (3001, 3, 3002)
+    assert m["sample"] == [
+        {"missing_row": [DAY, "-2"]},
+        {"row_not_in_raw": [DAY, "-1"]},
+        {"row_not_in_raw": [DAY, "7777"]},
+    ]

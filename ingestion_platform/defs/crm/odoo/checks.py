@@ -48,29 +48,27 @@ def odoo_checks(asset: Any, spec: OdooModel, table: sa.Table) -> list[Check]:
     prefix = f"{spec.name}/after_"
 
     # a product lands in the day of the later of its own and its template's write_date, which its page
-    # alone does not tell: products are matched by id among all Odoo products (a small table)
+    # alone does not tell: a product record of a day's pages is matched by id among all Odoo products (a
+    # small table), i.e. every product row counts as a row of each day of the window
     by_id = spec.name == "product.product"
-
-    def key(record: Any) -> tuple[Any, ...] | None:
-        found = _key(record)
-        return found[1:] if found and by_id else found
 
     def raw_keys(request: str, body: bytes, label: str) -> Iterable[tuple[Any, ...]]:
         records = json.loads(body)
-        return [k for k in map(key, records if isinstance(records, list) else []) if k is not None]
+        return [k for k in map(_key, records if isinstance(records, list) else []) if k is not None]
 
     def record_keys(letter: DeadLetter) -> Iterable[tuple[Any, ...]]:
-        found = key(json.loads(letter.payload() or b"null"))
+        found = _key(json.loads(letter.payload() or b"null"))
         return [found] if found else []
 
-    def row_keys(inputs: CheckInputs) -> set[tuple[Any, ...]]:
+    def row_keys(inputs: CheckInputs) -> Iterable[tuple[Any, ...]]:
         if by_id:
             stmt = sa.select(table.c.source_id).where(table.c.source == SOURCE)
-        else:
-            stmt = sa.select(table.c.partition_day, table.c.source_id).where(
-                inputs.where(table, "partition_day"), table.c.source == SOURCE
-            )
-        return set(inputs.warehouse.fetch_tuples(stmt))
+            ids = [sid for (sid,) in inputs.warehouse.fetch_tuples(stmt)]
+            return ((day, sid) for day in inputs.days() for sid in ids)
+        stmt = sa.select(table.c.partition_day, table.c.source_id).where(
+            inputs.where(table, "partition_day"), table.c.source == SOURCE
+        )
+        return inputs.warehouse.stream_tuples(stmt)
 
     return [
         *canonical_checks(asset, table, SOURCE),
