@@ -15,7 +15,9 @@ result is reported, and the downstream assets of the run do not run.
 
 import array
 import datetime as dt
+import itertools
 import json
+import operator
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -349,9 +351,9 @@ RowKeys = Callable[[CheckInputs], Iterable[tuple[Any, ...]]]
 
 
 def _key_hash(key: tuple[Any, ...]) -> int:
-    """A 64-bit hash of a key: of its ``repr``, since ``hash()`` of a tuple gives ``(d, -1)`` and ``(d, -2)``
-    one hash (``hash(-1) == hash(-2)``). Raw and row keys are compared within one process."""
-    return hash(repr(key))
+    """A 64-bit hash of a key (raw and row keys are compared within one process). ``hash(-1) == hash(-2)``
+    in Python, so ``(d, -1)`` and ``(d, -2)`` would share one: a key holding -1 is hashed by its ``repr``."""
+    return hash(key) if -1 not in key else hash(repr(key))
 
 
 class _KeyHashes:
@@ -361,19 +363,45 @@ class _KeyHashes:
 
     def __init__(self, keys: Iterable[tuple[Any, ...]] = ()) -> None:
         self._by_day: dict[Any, array.array] = {}
-        for key in keys:
-            self.add(key)
+        self.extend(keys)
 
-    def add(self, key: tuple[Any, ...]) -> None:
-        part = self._by_day.get(key[0])
-        if part is None:
-            part = self._by_day[key[0]] = array.array("q")
-        part.append(_key_hash(key))
+    def extend(self, keys: Iterable[tuple[Any, ...]]) -> None:
+        """Add ``keys``, a block at a time (one hash list per block, its runs of one day appended at once)."""
+        source = iter(keys)
+        while block := list(itertools.islice(source, 10_000)):
+            hashes = [hash(k) if -1 not in k else hash(repr(k)) for k in block]  # _key_hash, inlined
+            for day, run in itertools.groupby(zip(map(_first, block), hashes), key=_first):
+                part = self._by_day.get(day)
+                if part is None:
+                    part = self._by_day[day] = array.array("q")
+                part.extend(map(_second, run))
 
     def of(self, days: Iterable[Any]) -> np.ndarray:
-        """The distinct hashes of the keys of ``days``, sorted."""
+        """The distinct hashes of the keys of ``days``, sorted (one copy, sorted in place)."""
         parts = [np.frombuffer(self._by_day[d], dtype=np.int64) for d in days if d in self._by_day]
-        return np.unique(np.concatenate(parts)) if parts else np.empty(0, dtype=np.int64)
+        if not parts:
+            return np.empty(0, dtype=np.int64)
+        found = parts[0].copy() if len(parts) == 1 else np.concatenate(parts)
+        found.sort()
+        if len(found) > 1:
+            keep = np.empty(len(found), dtype=bool)
+            keep[0] = True
+            np.not_equal(found[1:], found[:-1], out=keep[1:])
+            if not keep.all():
+                found = found[keep]
+        return found
+
+
+def _without(these: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """The hashes of ``these`` not in ``others`` (both sorted and distinct)."""
+    if not len(others) or not len(these):
+        return these
+    at = np.searchsorted(others, these)
+    np.minimum(at, len(others) - 1, out=at)
+    return these[others[at] != these]
+
+
+_first, _second = operator.itemgetter(0), operator.itemgetter(1)
 
 
 def _originals(keys: Iterable[tuple[Any, ...]], hashes: np.ndarray) -> list[tuple[Any, ...]]:
@@ -458,10 +486,12 @@ def raw_reconciliation_check(
         expected = _KeyHashes(raw_of(inputs, dead_payloads))
         size = len(next(iter(scopes))) if scopes else 0
         actual, scoped = _KeyHashes(), _KeyHashes()  # scoped: rows inside a checked payload's scope
-        for key in row_keys(inputs):
-            actual.add(key)
-            if scopes and key[:size] in scopes:
-                scoped.add(key)
+        if scopes:
+            keys = list(row_keys(inputs))  # tables rebuilt per payload (races, feeds): a day's rows at most
+            actual.extend(keys)
+            scoped.extend(k for k in keys if k[:size] in scopes)
+        else:
+            actual.extend(row_keys(inputs))
         return {"expected": expected, "rejected": _KeyHashes(rejected), "scopes": scopes, "payloads": payloads,
                 "actual": actual, "scoped": scoped, "dead": dead_payloads}  # fmt: skip
 
@@ -472,10 +502,10 @@ def raw_reconciliation_check(
         whole = inputs.whole_run()
         state = inputs.memo(("reconcile", source, asset_key, name), lambda: state_of(whole))
         rejected = state["rejected"].of(days)
-        expected = np.setdiff1d(state["expected"].of(days), rejected, assume_unique=True)
+        expected = _without(state["expected"].of(days), rejected)
         actual = state["actual"].of(days)
-        missing = np.setdiff1d(expected, actual, assume_unique=True)
-        extra = np.setdiff1d(np.setdiff1d(state["scoped"].of(days), expected, True), rejected, True)
+        missing = _without(expected, actual)
+        extra = _without(_without(state["scoped"].of(days), expected), rejected)
         sample = []
         if len(missing):  # the keys behind the hashes: the raw records read again (a failure only)
             shown = _originals(raw_of(inputs, state["dead"]), missing)

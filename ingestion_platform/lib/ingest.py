@@ -37,6 +37,7 @@ import datetime as dt
 import json
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -559,6 +560,44 @@ def _json(record: Any) -> bytes | None:
 
 
 # -- the run --------------------------------------------------------------------------------------------
+class LoadBehind:
+    """Loads of one :class:`PartitionLoad` run in a background thread, one at a time and in order, while
+    the caller reads and parses what comes next: the database merges a batch while Python parses the
+    following one. ``submit`` waits for the previous load first (two batches in memory at most); leaving
+    the ``with`` block waits for the last one; a failed load raises in the caller's thread, at the next
+    ``submit`` or at the end.
+
+    ``PartitionLoad.load`` touches the ledger job and the dead-letter index; the caller's own calls
+    (``parse``, ``reject``) go on beside it under the load's lock, the index being read before."""
+
+    def __init__(self, load: PartitionLoad) -> None:
+        self.load = load
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-behind")
+        self._pending: Future | None = None
+        load._index()  # built here, not from both threads
+
+    def submit(self, table: sa.Table, rows: list[Mapping[str, Any]], **kwargs: Any) -> None:
+        self.wait()
+        self._pending = self._pool.submit(self.load.load, table, rows, **kwargs)
+
+    def wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def __enter__(self) -> LoadBehind:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if exc[0] is None:
+                self.wait()
+            elif self._pending is not None:  # the caller failed: let the load in flight end, quietly
+                self._pending.exception()
+        finally:
+            self._pool.shutdown(wait=True)
+
+
 class _Days:
     """``start`` .. ``end`` (exclusive) of an ordered run of ``days``."""
 

@@ -119,8 +119,15 @@ def bottles_75cl_eq(quantity: Any, volume_cl: Any, units_per_pack: int = 1) -> d
     """``quantity`` selling units in 75 cl bottles; ``None`` when the quantity or the volume is unknown."""
     if quantity is None or volume_cl is None:
         return None
-    total = decimal.Decimal(str(quantity)) * units_per_pack * decimal.Decimal(str(volume_cl)) / STANDARD_CL
-    return total.quantize(decimal.Decimal("0.001"))
+    total = _as_decimal(quantity) * units_per_pack * _as_decimal(volume_cl) / STANDARD_CL
+    return total.quantize(_THOUSANDTHS)
+
+
+_THOUSANDTHS, _HUNDREDTHS = decimal.Decimal("0.001"), decimal.Decimal("0.01")
+
+
+def _as_decimal(value: Any) -> decimal.Decimal:
+    return value if type(value) is decimal.Decimal else decimal.Decimal(str(value))
 
 
 def vintage(*texts: Any) -> int | None:
@@ -307,6 +314,6 @@ def margin_pct(price_total: Any, cost_total: Any) -> decimal.Decimal | None:
     """Margin over the sale price, in percent (``None`` without a price or a cost)."""
     if price_total in (None, 0) or cost_total is None:
         return None
-    price = decimal.Decimal(str(price_total))
-    cost = decimal.Decimal(str(cost_total))
-    return ((price - cost) / price * 100).quantize(decimal.Decimal("0.01"))
+    price = _as_decimal(price_total)
+    cost = _as_decimal(cost_total)
+    return ((price - cost) / price * 100).quantize(_HUNDREDTHS)

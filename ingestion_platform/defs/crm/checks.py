@@ -100,9 +100,15 @@ def _email_check(asset: dg.AssetKey, source: str) -> Check:
 
     def fn(inputs: CheckInputs) -> CheckOutcome:
         scope = sa.and_(_in_scope(inputs, customers, source), customers.c.email.is_not(None))
-        rows = inputs.warehouse.fetch(sa.select(customers.c.customer_key, customers.c.email).where(scope))
-        bad = [r for r in rows if not email_is_valid(r["email"])]
-        return CheckOutcome(not bad, len(rows), len(bad), bad[:SAMPLE_ROWS])
+        checked, failures, sample = 0, 0, []
+        for key, email in inputs.warehouse.stream_tuples(sa.select(customers.c.customer_key, customers.c.email)
+                                                         .where(scope).order_by(customers.c.customer_key)):  # fmt: skip
+            checked += 1
+            if not email_is_valid(email):
+                failures += 1
+                if len(sample) < SAMPLE_ROWS:
+                    sample.append({"customer_key": key, "email": email})
+        return CheckOutcome(failures == 0, checked, failures, sample)
 
     return warehouse_check(asset=asset, name="email_format", severity=WARN, partitions_def=PARTITIONS, fn=fn,
                            description=f"crm.customers ({source}): every e-mail address is well formed.")  # fmt: skip

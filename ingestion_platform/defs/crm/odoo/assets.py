@@ -27,6 +27,8 @@ write_date sync: ``crm_odoo_deletions_job`` (``jobs.py``) marks vanished rows ``
 import datetime as dt
 import functools
 import json
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -53,7 +55,7 @@ from ingestion_platform.defs.crm.source import (
 from ingestion_platform.lib.contract import TableContract
 from ingestion_platform.lib.errors import Parsed
 from ingestion_platform.lib.http import Fetched
-from ingestion_platform.lib.ingest import LoadConfig, PartitionLoad, SourceRun
+from ingestion_platform.lib.ingest import LoadBehind, LoadConfig, PartitionLoad, SourceRun
 from ingestion_platform.lib.raw_store import RawStoreResource
 from ingestion_platform.lib.warehouse import WarehouseResource
 
@@ -61,6 +63,7 @@ MAX_PAGES = 100_000
 #: pages are stored raw and parsed one by one, and their rows loaded together by this many (one load has a
 #: fixed cost: its staging table, merge and commit); memory stays bounded by it, whatever the window holds
 LOAD_BATCH_ROWS = 10_000
+PREFETCH_PAGES = 3  # pages read ahead of the one being parsed and loaded
 
 
 def window(days: Sequence[dt.date], server_now: dt.datetime, lag_s: int) -> tuple[str | None, str] | None:
@@ -96,7 +99,7 @@ class Sync:
         self.page_size = int(self.api.page_size)
         self._products: dict[int, parse.ProductInfo] = {}
         self._uoms: dict[int, tuple[float, str | None]] | None = None
-        self._ahead: dict[str, list[dict[str, Any]]] = {}  # lookups read ahead with their page
+        self._ahead: dict[str, Future] = {}  # lookups read ahead with their page
 
     @functools.cached_property
     def _order_fields(self) -> list[str]:
@@ -143,36 +146,74 @@ class Sync:
     ) -> Iterator[tuple[str, bytes, list]]:
         """Every page of ``spec`` in the window, keyset by id: ``(request name, raw body, records)``.
 
-        While the caller parses and loads a page, the next one (and, for sales lines, its orders) is read
-        in a background thread: its ``id > last_id`` is known as soon as the page arrives. Each page is
-        still stored raw before it is parsed; a replay reads the raw store only."""
+        While the caller parses and loads a page, a reader thread goes on reading the next ones (up to
+        ``PREFETCH_PAGES`` ahead: its ``id > last_id`` is known as soon as a page arrives), and, for sales
+        lines, a second thread reads each page's orders beside it. Each page is still stored raw before
+        it is parsed, in order; a replay reads the raw store only."""
         domain = [*spec.domain, *window_domain(span)]
-        fields = None if self.replay else self.fields(spec, extra)
-        if spec is models.SALE_LINES and not self.replay:
-            assert self._order_fields  # asked here, not from the prefetch thread
-        last = 0
-        ahead: Future | None = None
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="odoo-prefetch") as pool:
+        if self.replay:
+            last = 0
             for _ in range(MAX_PAGES):
                 name = f"{spec.name}/after_{last}"
-                if self.replay:
-                    body, records = self.land(name, lambda: [])
-                else:
-                    future = ahead or pool.submit(self._read_page, spec, domain, fields, last)
-                    body, records = self.land(name, future.result)
-                ahead = None
-                if len(records) >= self.page_size and not self.replay:
-                    ahead = pool.submit(self._read_page, spec, domain, fields, int(records[-1]["id"]))
+                body, records = self.land(name, lambda: [])
                 yield name, body, records
                 if len(records) < self.page_size:
                     return
                 last = int(records[-1]["id"])
+            return
+        fields = self.fields(spec, extra)
+        with_orders = spec is models.SALE_LINES
+        if with_orders:
+            assert self._order_fields  # asked here, not from the reader threads
+        ahead: queue.Queue = queue.Queue(maxsize=PREFETCH_PAGES)
+        stop = threading.Event()
 
-    def _read_page(self, spec: OdooModel, domain: list[Any], fields: list[str] | None, last: int) -> list[dict]:
-        records = self.client.keyset(spec.name, domain, fields or [], page_size=self.page_size, after_id=last)
-        if spec is models.SALE_LINES:  # the orders of the page, read ahead too
-            self._ahead[f"{spec.name}/after_{last}.orders"] = self._read_orders(_ids(records, "order_id"))
-        return records
+        def put(item: Any) -> bool:
+            while not stop.is_set():
+                try:
+                    ahead.put(item, timeout=0.2)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def read(lookups: ThreadPoolExecutor) -> None:
+            last = 0
+            try:
+                for _ in range(MAX_PAGES):
+                    records = self.client.keyset(spec.name, domain, fields, page_size=self.page_size, after_id=last)
+                    if with_orders:  # the page's orders, read beside the next page
+                        ids = _ids(records, "order_id")
+                        self._ahead[f"{spec.name}/after_{last}.orders"] = lookups.submit(self._read_orders, ids)
+                    if not put((last, records)) or len(records) < self.page_size:
+                        return
+                    last = int(records[-1]["id"])
+            except BaseException as exc:  # raised where the page is landed, in the caller's thread
+                put((last, exc))
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="odoo-lookups") as lookups:
+            reader = threading.Thread(target=read, args=(lookups,), name="odoo-pages", daemon=True)
+            reader.start()
+            try:
+                for _ in range(MAX_PAGES):
+                    last, found = ahead.get()
+                    name = f"{spec.name}/after_{last}"
+
+                    def fetched(found: Any = found) -> list[dict[str, Any]]:
+                        if isinstance(found, BaseException):
+                            raise found
+                        return found
+
+                    body, records = self.land(name, fetched)
+                    yield name, body, records
+                    if len(records) < self.page_size:
+                        return
+            finally:
+                stop.set()
+                reader.join()
+                for future in self._ahead.values():
+                    future.cancel()
+                self._ahead.clear()
 
     def every(
         self, name: str, spec: OdooModel, domain: Sequence[Any] = (), extra: Sequence[str] = ()
@@ -275,7 +316,8 @@ class Sync:
 
     def orders(self, page: str, ids: set[int]) -> dict[int, dict[str, Any]]:
         name = f"{page}.orders"
-        _, records = self.land(name, lambda: self._ahead.pop(name, None) or self._read_orders(ids))
+        ahead = self._ahead.pop(name, None)
+        _, records = self.land(name, ahead.result if ahead is not None else lambda: self._read_orders(ids))
         return {int(r["id"]): r for r in records}
 
 
@@ -314,19 +356,20 @@ def sync_model(
             pages = 0
             seen: set[int] = set()
             batch: list[dict[str, Any]] = []  # the rows of several pages, loaded together
-            for name, body, records in sync.pages(spec, span, extra):
-                pages += 1
-                if page_parser is None:  # products: keyed through the product_key map
-                    seen.update(int(r["id"]) for r in records if isinstance(r, dict) and isinstance(r.get("id"), int))
-                    rows = sync.keyed_products(name, records)
-                else:
-                    rows = load.parse(name, body, page_parser(sync, name, records), decode=lambda _b, r=records: r)
-                batch += rows or ()
-                if len(batch) >= LOAD_BATCH_ROWS:
-                    load.load(table, batch)
-                    batch = []
-            if batch:
-                load.load(table, batch)
+            with LoadBehind(load) as behind:  # while the next pages are parsed
+                for name, body, records in sync.pages(spec, span, extra):
+                    pages += 1
+                    if page_parser is None:  # products: keyed through the product_key map
+                        seen.update(int(r["id"]) for r in records if isinstance(r, dict) and isinstance(r.get("id"), int))
+                        rows = sync.keyed_products(name, records)
+                    else:
+                        rows = load.parse(name, body, page_parser(sync, name, records), decode=lambda _b, r=records: r)
+                    batch += rows or ()
+                    if len(batch) >= LOAD_BATCH_ROWS:
+                        behind.submit(table, batch)
+                        batch = []
+                if batch:
+                    behind.submit(table, batch)
             if page_parser is None:  # products whose template alone was written in the window
                 changed = 0
                 for name, records, written in sync.template_changes(span, extra, seen):

@@ -28,10 +28,13 @@ _FIRST = dt.date.fromisoformat(FIRST_DAY)
 
 
 def _key(record: Any) -> tuple[Any, ...] | None:
-    if not isinstance(record, dict) or not isinstance(record.get("id"), int):
+    if type(record) is not dict:
         return None
-    day = _day(str(record.get("write_date")))
-    return None if day is None else (day, str(record["id"]))
+    rid, written = record.get("id"), record.get("write_date")
+    if not isinstance(rid, int):
+        return None
+    day = _day(written if type(written) is str else str(written))
+    return None if day is None else (day, str(rid))
 
 
 @functools.lru_cache(maxsize=65536)

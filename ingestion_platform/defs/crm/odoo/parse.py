@@ -125,6 +125,9 @@ class _Record:
         raise self.error(field, f"not a many2one [id, name] pair: {value!r}")
 
     def ref(self, field: str) -> int | None:
+        value = self.raw.get(field)
+        if type(value) is list and len(value) == 2 and type(value[0]) is int:
+            return value[0]  # the common case first
         pair = self.many2one(field)
         return pair[0] if pair else None
 
