@@ -41,7 +41,7 @@ from ingestion_platform.defs.crm import tables
 from ingestion_platform.defs.crm.keys import assign_product_keys
 from ingestion_platform.defs.crm.odoo import models, parse
 from ingestion_platform.defs.crm.odoo.checks import odoo_checks
-from ingestion_platform.defs.crm.odoo.client import DATETIME, OdooClient
+from ingestion_platform.defs.crm.odoo.client import DATETIME, OdooClient, RawPage, records_of
 from ingestion_platform.defs.crm.odoo.models import OdooModel
 from ingestion_platform.defs.crm.odoo.resources import OdooApi
 from ingestion_platform.defs.crm.source import (
@@ -112,17 +112,23 @@ class Sync:
             self._client.authenticate()
         return self._client
 
-    def land(self, name: str, read: Callable[[], list[dict[str, Any]]]) -> tuple[bytes, list[dict[str, Any]]]:
-        """The records of request ``name``: read from Odoo and stored raw first (or replayed from raw)."""
+    def land(
+        self, name: str, read: Callable[[], list[dict[str, Any]] | RawPage]
+    ) -> tuple[bytes, list[dict[str, Any]]]:
+        """The records of request ``name``: read from Odoo and stored raw first (or replayed from raw).
+        ``read`` gives a ``RawPage`` (stored as the server sent it) or records (stored as their JSON)."""
         assert self.load is not None
 
         fetched: list[list[dict[str, Any]]] = []
 
         def fetch() -> Fetched:
             began = time.monotonic()
-            records = read()
+            found = read()
+            if isinstance(found, RawPage):
+                records, body = found.records, found.body
+            else:
+                records, body = found, json.dumps(found, ensure_ascii=False).encode()
             fetched.append(records)  # JSON values as decoded: the same as the stored body reads back
-            body = json.dumps(records, ensure_ascii=False).encode()
             return Fetched(
                 url=f"{self.client.url}/jsonrpc",
                 status=200,
@@ -134,7 +140,7 @@ class Sync:
 
         body = self.load.land(name, fetch)
         assert body is not None
-        return body, fetched[0] if fetched else json.loads(body)
+        return body, fetched[0] if fetched else records_of(json.loads(body))
 
     def fields(self, spec: OdooModel, extra: Sequence[str] = ()) -> list[str]:
         return self.client.pick_fields(
@@ -181,11 +187,12 @@ class Sync:
             last = 0
             try:
                 for _ in range(MAX_PAGES):
-                    records = self.client.keyset(spec.name, domain, fields, page_size=self.page_size, after_id=last)
+                    page = self.client.raw_search_read(spec.name, domain, fields, limit=self.page_size, after_id=last)
+                    records = page.records
                     if with_orders:  # the page's orders, read beside the next page
                         ids = _ids(records, "order_id")
                         self._ahead[f"{spec.name}/after_{last}.orders"] = lookups.submit(self._read_orders, ids)
-                    if not put((last, records)) or len(records) < self.page_size:
+                    if not put((last, page)) or len(records) < self.page_size:
                         return
                     last = int(records[-1]["id"])
             except BaseException as exc:  # raised where the page is landed, in the caller's thread
@@ -199,7 +206,7 @@ class Sync:
                     last, found = ahead.get()
                     name = f"{spec.name}/after_{last}"
 
-                    def fetched(found: Any = found) -> list[dict[str, Any]]:
+                    def fetched(found: Any = found) -> RawPage:
                         if isinstance(found, BaseException):
                             raise found
                         return found
@@ -310,9 +317,10 @@ class Sync:
             seen.update(int(v["id"]) for v in fresh)
             yield f"{name}.variants", fresh, written
 
-    def _read_orders(self, ids: set[int]) -> list[dict[str, Any]]:
+    def _read_orders(self, ids: set[int]) -> RawPage:
         spec = models.ORDERS
-        return self.client.search_read(spec.name, [("id", "in", sorted(ids))], self._order_fields, limit=len(ids))
+        domain = [("id", "in", sorted(ids))]
+        return self.client.raw_search_read(spec.name, domain, self._order_fields, limit=max(len(ids), 1))
 
     def orders(self, page: str, ids: set[int]) -> dict[int, dict[str, Any]]:
         name = f"{page}.orders"

@@ -23,19 +23,23 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import json
 import logging
 import random
 import re
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from http.cookiejar import CookieJar
 from typing import Any
 from urllib.parse import urlsplit
 
 import odoorpc
 import odoorpc.error
+from odoorpc.rpc import jsonrpclib
 
 from ingestion_platform.lib.errors import RecordError
 
@@ -175,6 +179,36 @@ class _DateRecorder(urllib.request.BaseHandler):
     https_response = http_response
 
 
+@dataclass(frozen=True)
+class RawPage:
+    """Records as decoded, and the response bytes they were decoded from (the JSON-RPC envelope)."""
+
+    records: list[dict[str, Any]]
+    body: bytes
+
+
+def records_of(decoded: Any) -> Any:
+    """The records of a stored page: its JSON-RPC envelope's ``result`` (or the page itself, as stored
+    before the envelope was kept)."""
+    return decoded["result"] if isinstance(decoded, dict) and "result" in decoded else decoded
+
+
+class _KeepingProxy(jsonrpclib.ProxyJSON):
+    """odoorpc's JSON-RPC proxy, keeping the bytes of the last response of each thread: a page is stored
+    raw as the server sent it and decoded once (odoorpc 0.10's ``ODOO.json`` calls the connector's
+    ``_proxy_json``; this replaces it, ``deserialize=False`` returning the HTTP response)."""
+
+    def __init__(self, host: str, port: int, timeout: float, ssl: bool, opener: Any) -> None:
+        super().__init__(host, port, timeout, ssl=ssl, opener=opener, deserialize=False)
+        self.kept = threading.local()
+
+    def __call__(self, url: str, params: Any = None) -> Any:
+        response = super().__call__(url, params)
+        body = response.read()
+        self.kept.body = body
+        return json.loads(body)
+
+
 class _quiet:
     def __init__(self, *errors: type[BaseException]) -> None:
         self.errors = errors
@@ -233,6 +267,9 @@ class OdooClient:
         self._dates = _DateRecorder()
         opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()), self._dates)
         self._odoo = odoorpc.ODOO(host, protocol=protocol, port=port, timeout=timeout_s, opener=opener)
+        connector = self._odoo._connector
+        self._proxy = _KeepingProxy(connector.host, connector.port, timeout_s, connector.ssl, opener)
+        connector._proxy_json = self._proxy
         self._odoo.json = self._retrying(self._odoo.json)  # the hook odoorpc routes every RPC through
         self.max_attempts = max(1, int(max_attempts))
         self.backoff_base_s = backoff_base_s
@@ -335,6 +372,14 @@ class OdooClient:
     ) -> list[dict[str, Any]]:
         """One page: records of ``domain`` with ``id > after_id``, ordered by id (never an offset)."""
         return self.search_read(model, [*domain, ("id", ">", after_id)], fields, limit=page_size)
+
+    def raw_search_read(
+        self, model: str, domain: Sequence[Any], fields: Sequence[str], *, limit: int = 1000, after_id: int = 0
+    ) -> RawPage:
+        """``keyset`` with the response's bytes, as the server sent them (never holding the API key: that
+        travels in the request only)."""
+        records = self.keyset(model, domain, fields, page_size=limit, after_id=after_id)
+        return RawPage(records, self._proxy.kept.body)
 
     def ids(self, model: str, domain: Sequence[Any] = (), *, page_size: int = 1000) -> list[int]:
         """Every id of ``domain`` (archived included), keyset-paged by id."""
