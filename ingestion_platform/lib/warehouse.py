@@ -534,13 +534,18 @@ def _column_renderer(column: sa.Column) -> Callable[[list[Any]], list[str]]:
     if isinstance(kind, (sa.DateTime, sa.Date)):
         moments = {dt.date, dt.datetime}
 
+        # a block's days and times repeat: each distinct one is rendered once, where equal values store alike
+        # (two aware datetimes of one instant are equal whatever their offsets: alike in timestamptz only)
+        distinct_once = not isinstance(kind, sa.DateTime) or bool(kind.timezone)
+
         def moment(values: list[Any]) -> list[str]:
             types = set(map(type, values))
-            if types <= moments:
-                return [v.isoformat() for v in values]
-            if types <= {*moments, none}:
-                return [_NULL if v is None else v.isoformat() for v in values]
-            return each(values)
+            if not types <= {*moments, none}:
+                return each(values)
+            if distinct_once:
+                text = {v: _NULL if v is None else v.isoformat() for v in set(values)}
+                return list(map(text.__getitem__, values))
+            return [_NULL if v is None else v.isoformat() for v in values]
 
         return moment
     return each
