@@ -109,6 +109,9 @@ class DeadLetter:
         return text.encode("utf-8")
 
 
+RAW_GZIP_LEVEL = 1  # raw payloads are written once per fetch and rarely read: the fastest level (7% larger)
+
+
 class RawStore:
     """Write-once raw payloads and dead letters under ``root``."""
 
@@ -148,7 +151,7 @@ class RawStore:
             "stored_at": dt.datetime.now(dt.UTC).isoformat(),
             **dict(meta or {}),
         }
-        _atomic_write(directory / f"{name}.json.gz", gzip.compress(body, compresslevel=5, mtime=0))
+        _atomic_write(directory / f"{name}.json.gz", gzip.compress(body, compresslevel=RAW_GZIP_LEVEL, mtime=0))
         _atomic_write(directory / f"{name}.meta.json", json.dumps(info, default=str, indent=1).encode())
         return directory / f"{name}.json.gz"
 

@@ -379,6 +379,8 @@ def _per_product_unit(price: decimal.Decimal | None, line_ratio: float, product_
     """A price per line UoM (per Dozen) as a price per product UoM (per bottle)."""
     if price is None:
         return None
+    if line_ratio == product_ratio:
+        return price.quantize(_CENTS_OF_CENTS)
     return (price * _factor(product_ratio, line_ratio)).quantize(_CENTS_OF_CENTS)
 
 
@@ -433,7 +435,8 @@ def parse_sales_lines(
             raise r.error("product_uom_qty", "missing")
         line_uom = r.ref("product_uom")
         line_ratio = uoms.get(line_uom, (info.uom_ratio, None))[0] if line_uom else info.uom_ratio
-        in_product_units = quantity * _decimal(line_ratio) / _decimal(info.uom_ratio)
+        same_uom = line_ratio == info.uom_ratio  # the usual case: the line in the product's own unit
+        in_product_units = quantity if same_uom else quantity * _decimal(line_ratio) / _decimal(info.uom_ratio)
         total = r.number("price_subtotal")
         cost = (
             (info.cost_price * in_product_units).quantize(decimal.Decimal("0.01"))
