@@ -24,10 +24,12 @@ cannot be read is dead-lettered with the model, its id and the field. Deletions 
 write_date sync: ``crm_odoo_deletions_job`` (``jobs.py``) marks vanished rows ``deleted_at``.
 """
 
+import contextlib
 import datetime as dt
 import functools
 import json
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -64,6 +66,7 @@ MAX_PAGES = 100_000
 #: fixed cost: its staging table, merge and commit); memory stays bounded by it, whatever the window holds
 LOAD_BATCH_ROWS = 10_000
 PREFETCH_PAGES = 3  # pages read ahead of the one being parsed and loaded
+SWITCH_INTERVAL_S = 0.001  # see _prompt_threads
 
 
 def window(days: Sequence[dt.date], server_now: dt.datetime, lag_s: int) -> tuple[str | None, str] | None:
@@ -329,6 +332,19 @@ class Sync:
         return {int(r["id"]): r for r in records}
 
 
+@contextlib.contextmanager
+def _prompt_threads() -> Iterator[None]:
+    """During an Odoo asset's step: the interpreter hands its lock over every millisecond (default 5), so the
+    reader thread sends the next request as soon as a page is decoded instead of waiting for the parsing
+    thread's turn to end, and the server is kept busy (+10% rows/s measured, less CPU). Restored after."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(min(before, SWITCH_INTERVAL_S))
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(before)
+
+
 def _ids(records: list[dict[str, Any]], field: str) -> set[int]:
     return {r[field][0] for r in records if isinstance(r.get(field), list) and r[field]}
 
@@ -348,6 +364,21 @@ def sync_model(
     extra: Sequence[str] = (),
 ) -> Iterator[Any]:
     """The load loop of one Odoo asset (see the module docstring)."""
+    with _prompt_threads():
+        yield from _sync_model(context, config, api, warehouse, raw_store, spec, table, page_parser, extra)
+
+
+def _sync_model(
+    context: dg.AssetExecutionContext,
+    config: LoadConfig,
+    api: OdooApi,
+    warehouse: WarehouseResource,
+    raw_store: RawStoreResource,
+    spec: OdooModel,
+    table: sa.Table,
+    page_parser: PageFn | None,
+    extra: Sequence[str],
+) -> Iterator[Any]:
     run = SourceRun(context, ODOO, config=config, warehouse=warehouse, raw_store=raw_store, provider=api.provider)
     sync = Sync(run, api, config.reprocess_from_raw)
     for unit in run.units():
