@@ -17,8 +17,10 @@ path      ``dg.materialize`` of ``crm/odoo_customers``, ``crm/odoo_products`` an
           parsing, validation and the warehouse load (SQLite by default, or ``--database-url``; a scratch
           database ``crm_odoo_bench`` is created on PostgreSQL).
 
-``ratio`` = path rows/s / raw rows/s (target >= 0.5). Peak memory is each process's ``ru_maxrss`` growth
-after its imports; the path is measured at a fifth of the lines and at all of them (flat: about the same).
+Each size runs ``--repeat`` rounds (3) of raw then path against one server, each path into an empty
+warehouse; the medians are shown with each round's ratio. ``ratio`` = path rows/s / raw rows/s (target
+>= 0.5). Peak memory is each process's ``ru_maxrss`` growth after its imports; the path is measured at a
+fifth of the lines and at all of them (flat: about the same).
 """
 
 from __future__ import annotations

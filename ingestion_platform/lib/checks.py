@@ -370,7 +370,7 @@ class _KeyHashes:
         source = iter(keys)
         while block := list(itertools.islice(source, 10_000)):
             hashes = [hash(k) if -1 not in k else hash(repr(k)) for k in block]  # _key_hash, inlined
-            for day, run in itertools.groupby(zip(map(_first, block), hashes), key=_first):
+            for day, run in itertools.groupby(zip(map(_first, block), hashes, strict=True), key=_first):
                 part = self._by_day.get(day)
                 if part is None:
                     part = self._by_day[day] = array.array("q")

@@ -502,7 +502,7 @@ def _column_renderer(column: sa.Column) -> Callable[[list[Any]], list[str]]:
     def each(values: list[Any]) -> list[str]:
         return list(map(one, values))
 
-    if isinstance(kind, sa.JSON) or isinstance(kind, sa.Float):
+    if isinstance(kind, (sa.JSON, sa.Float)):
         return each
     if isinstance(kind, sa.String):
 
@@ -590,7 +590,7 @@ def _copy_into(
         source = iter(rows)
         while block := list(itertools.islice(source, _COPY_BLOCK_ROWS)):
             columns = [render([row.get(name) for row in block]) for name, render in renderers]
-            yield "\n".join(map("\t".join, zip(*columns))) + "\n", len(block)
+            yield "\n".join(map("\t".join, zip(*columns, strict=True))) + "\n", len(block)
 
     stream = _CopyStream(blocks())
     columns = ", ".join(_quote(conn, n) for n in names)

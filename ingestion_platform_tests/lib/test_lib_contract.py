@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from ingestion_platform.lib.contract import TableContract
 from ingestion_platform.lib.errors import Parsed, RecordError, Reject
-from ingestion_platform.lib.ingest import PartitionLoad
+from ingestion_platform.lib.ingest import LoadBehind, PartitionLoad
 from ingestion_platform.lib.ledger import COMPLETED, COMPLETED_WITH_ERRORS, FAILED, PROCESSING, Ledger
 from ingestion_platform.lib.raw_store import RawStore
 from ingestion_platform.lib.warehouse import Warehouse, lineage_columns
@@ -300,3 +300,35 @@ def test_a_refused_row_is_resolved_when_a_valid_row_with_its_key_loads(
     with _open(warehouse, raw_store, contract, D1.isoformat(), run_id="run-3") as load:
         load.load(contract.table, rows({}, {"coat": "alezan"}))  # the source (or the contract) is fixed
     assert raw_store.dead_letters("ctr") == [] and load.resolved == [letter.request]
+
+
+def test_loads_behind_the_parsing_land_in_order_and_fail_in_the_callers_thread(
+    warehouse: Warehouse, raw_store: RawStore
+) -> None:
+    """``LoadBehind``: batches load in the background one at a time, in order (the later batch's value wins),
+    rejects are counted as with a direct load, and a load that fails raises in the caller's thread."""
+    contract = TableContract(horse_table(), "upsert", day_column="day")
+    with _open(warehouse, raw_store, contract, D1.isoformat()) as load:
+        with LoadBehind(load) as behind:
+            for name in ("first", "second", "third"):
+                behind.submit(contract.table, rows(*[{"name": name} for _ in range(300)]))
+            behind.submit(contract.table, rows({"name": "last"}, {"coat": "x" * 56}))
+        assert load.job.counts.rejected == 1
+    names = _names(warehouse, contract.table)
+    assert len(names) == 300 and names[(D1, 1)] == "last" and names[(D1, 3)] == "third"
+
+    broken = TableContract(horse_table(), "upsert", day_column="day")
+    with _open(warehouse, raw_store, broken, D1.isoformat(), run_id="run-2") as load:
+        original = load.warehouse.load
+
+        def failing(table: sa.Table, rows: Any, **kwargs: Any) -> Any:
+            if any(r["name"] == "boom" for r in rows):
+                raise RuntimeError("the warehouse refused the batch")
+            return original(table, rows, **kwargs)
+
+        load.warehouse.load = failing  # type: ignore[method-assign]
+        with pytest.raises(RuntimeError, match="refused the batch"), LoadBehind(load) as behind:
+            behind.submit(broken.table, rows({"name": "boom"}))
+            behind.submit(broken.table, rows({"name": "never"}))
+        load.warehouse.load = original  # type: ignore[method-assign]
+    assert _names(warehouse, contract.table)[(D1, 1)] == "last"

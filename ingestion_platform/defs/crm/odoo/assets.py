@@ -115,9 +115,7 @@ class Sync:
             self._client.authenticate()
         return self._client
 
-    def land(
-        self, name: str, read: Callable[[], list[dict[str, Any]] | RawPage]
-    ) -> tuple[bytes, list[dict[str, Any]]]:
+    def land(self, name: str, read: Callable[[], list[dict[str, Any]] | RawPage]) -> tuple[bytes, list[dict[str, Any]]]:
         """The records of request ``name``: read from Odoo and stored raw first (or replayed from raw).
         ``read`` gives a ``RawPage`` (stored as the server sent it) or records (stored as their JSON)."""
         assert self.load is not None
@@ -364,21 +362,6 @@ def sync_model(
     extra: Sequence[str] = (),
 ) -> Iterator[Any]:
     """The load loop of one Odoo asset (see the module docstring)."""
-    with _prompt_threads():
-        yield from _sync_model(context, config, api, warehouse, raw_store, spec, table, page_parser, extra)
-
-
-def _sync_model(
-    context: dg.AssetExecutionContext,
-    config: LoadConfig,
-    api: OdooApi,
-    warehouse: WarehouseResource,
-    raw_store: RawStoreResource,
-    spec: OdooModel,
-    table: sa.Table,
-    page_parser: PageFn | None,
-    extra: Sequence[str],
-) -> Iterator[Any]:
     run = SourceRun(context, ODOO, config=config, warehouse=warehouse, raw_store=raw_store, provider=api.provider)
     sync = Sync(run, api, config.reprocess_from_raw)
     for unit in run.units():
@@ -399,7 +382,7 @@ def _sync_model(
                 for name, body, records in sync.pages(spec, span, extra):
                     pages += 1
                     if page_parser is None:  # products: keyed through the product_key map
-                        seen.update(int(r["id"]) for r in records if isinstance(r, dict) and isinstance(r.get("id"), int))
+                        seen.update(r["id"] for r in records if isinstance(r, dict) and isinstance(r.get("id"), int))
                         rows = sync.keyed_products(name, records)
                     else:
                         rows = load.parse(name, body, page_parser(sync, name, records), decode=lambda _b, r=records: r)
@@ -466,7 +449,10 @@ def _odoo_asset(
     ) -> Iterator[Any]:
         volume_field = odoo_api.resolved().volume_field
         extra = [volume_field] if volume_field and spec is models.PRODUCTS else []
-        yield from sync_model(context, config, odoo_api, warehouse, raw_store, spec, contract.table, page_parser, extra)
+        with _prompt_threads():
+            yield from sync_model(
+                context, config, odoo_api, warehouse, raw_store, spec, contract.table, page_parser, extra
+            )
 
     return _asset
 
