@@ -366,11 +366,11 @@ class _KeyHashes:
         self.extend(keys)
 
     def extend(self, keys: Iterable[tuple[Any, ...]]) -> None:
-        """Add ``keys``, a block at a time (one hash list per block, its runs of one day appended at once)."""
+        """Add ``keys``, a block at a time (its runs of one day appended at once)."""
         source = iter(keys)
         while block := list(itertools.islice(source, 10_000)):
-            hashes = [hash(k) if -1 not in k else hash(repr(k)) for k in block]  # _key_hash, inlined
-            for day, run in itertools.groupby(zip(map(_first, block), hashes, strict=True), key=_first):
+            pairs = zip(map(_first, block), map(_key_hash, block), strict=True)
+            for day, run in itertools.groupby(pairs, key=_first):
                 part = self._by_day.get(day)
                 if part is None:
                     part = self._by_day[day] = array.array("q")

@@ -213,13 +213,15 @@ def _batch_fits(kind: sa.types.TypeEngine, required: bool) -> Fits:
 
         return text
     if isinstance(kind, sa.Boolean):
-        return lambda values: types_in(bool)(values) is not None
+        of_bool = types_in(bool)
+        return lambda values: of_bool(values) is not None
     if isinstance(kind, sa.Integer):
         low, high = next((r for t, r in _INT_RANGES.items() if isinstance(kind, t)), _INT_RANGES[sa.Integer])
         of_int = types_in(int)
-        return lambda values: of_int(values) is not None and _within(values, low, high)
+        return lambda values: (found := of_int(values)) is not None and _within(_present(values, found), low, high)
     if isinstance(kind, sa.Float):
-        return lambda values: types_in(int, float, decimal.Decimal)(values) is not None
+        of_real = types_in(int, float, decimal.Decimal)
+        return lambda values: of_real(values) is not None
     if isinstance(kind, sa.Numeric):
         whole_digits = None if kind.precision is None else kind.precision - (kind.scale or 0)
         bound = None if whole_digits is None else 10**whole_digits - 1
@@ -229,7 +231,7 @@ def _batch_fits(kind: sa.types.TypeEngine, required: bool) -> Fits:
             found = of_number(values)
             if found is None:
                 return False
-            present = [v for v in values if v is not None] if type(None) in found else values
+            present = _present(values, found)
             if float in found:  # NaN compares false: only an all-float finite sum proves finiteness
                 if found - {float, int, type(None)}:
                     return False
@@ -245,14 +247,21 @@ def _batch_fits(kind: sa.types.TypeEngine, required: bool) -> Fits:
 
         return number
     if isinstance(kind, sa.DateTime):
-        return lambda values: types_in(dt.datetime)(values) is not None
+        of_datetime = types_in(dt.datetime)
+        return lambda values: of_datetime(values) is not None
     if isinstance(kind, sa.Date):
-        return lambda values: types_in(dt.date)(values) is not None
+        of_date = types_in(dt.date)
+        return lambda values: of_date(values) is not None
     return lambda values: False
 
 
-def _within(values: list[Any], low: int, high: int, *, strict: bool = False) -> bool:
-    present = [v for v in values if v is not None]
+def _present(values: list[Any], types: set[type]) -> list[Any]:
+    """``values`` without their NULLs (the list itself when ``types`` says it holds none)."""
+    return [v for v in values if v is not None] if type(None) in types else values
+
+
+def _within(present: list[Any], low: int, high: int, *, strict: bool = False) -> bool:
+    """Every value of ``present`` (no NULL) is between ``low`` and ``high``."""
     if not present:
         return True
     smallest, largest = min(present), max(present)

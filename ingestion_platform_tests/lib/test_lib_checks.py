@@ -376,7 +376,7 @@ def test_raw_reconciliation_compares_every_key_and_names_the_odd_ones(
 
     def row_keys(inputs: CheckInputs) -> Any:
         stmt = sa.select(runner.c.day, runner.c.seq).where(inputs.where(runner, "day"))
-        return iter(inputs.warehouse.fetch_tuples(stmt))
+        return inputs.warehouse.stream_tuples(stmt)
 
     check = raw_reconciliation_check(
         asset=ASSET, source="chk", name="rows_match_raw", description="rows match the raw pages",

@@ -565,3 +565,24 @@ def test_every_value_round_trips_whatever_it_holds(warehouse: Warehouse) -> None
         assert as_utc(got["at"]) == row["at"].astimezone(UTC)
         assert got["extra"] == row["extra"]
     assert counts(warehouse.load(table, rows)) == (0, 0, 2_500, 0, 0)
+
+
+def test_a_load_that_fills_or_doubles_a_table_refreshes_its_statistics(pg_url: str) -> None:
+    """PostgreSQL: the planner's row estimate (``reltuples``) follows a load that fills a never-analysed
+    table or doubles it, so the checks that join it get hash joins rather than nested loops."""
+    warehouse = Warehouse(pg_url)
+    table = item_table("analysed")
+    warehouse.ensure_tables([table])
+
+    def estimate() -> float:
+        with warehouse.engine.connect() as conn:
+            found = sa.text("SELECT reltuples FROM pg_class WHERE oid = CAST(:n AS regclass)")
+            return conn.execute(found, {"n": f"{NS}.analysed"}).scalar()
+
+    assert estimate() < 0  # never analysed
+    warehouse.load(table, [{"id": i, "label": "x", "qty": i} for i in range(3_000)])
+    assert estimate() == 3_000
+    warehouse.load(table, [{"id": i, "label": "x", "qty": i} for i in range(3_000, 4_000)])
+    assert estimate() == 3_000  # a third more: the estimate scales with the table's pages
+    warehouse.load(table, [{"id": i, "label": "x", "qty": i} for i in range(4_000, 8_000)])
+    assert estimate() == 8_000

@@ -67,7 +67,7 @@ def odoo_checks(asset: Any, spec: OdooModel, table: sa.Table) -> list[Check]:
     def row_keys(inputs: CheckInputs) -> Iterable[tuple[Any, ...]]:
         if by_id:
             stmt = sa.select(table.c.source_id).where(table.c.source == SOURCE)
-            ids = [sid for (sid,) in inputs.warehouse.fetch_tuples(stmt)]
+            ids = [sid for (sid,) in inputs.warehouse.stream_tuples(stmt)]
             return ((day, sid) for day in inputs.days() for sid in ids)
         stmt = sa.select(table.c.partition_day, table.c.source_id).where(
             inputs.where(table, "partition_day"), table.c.source == SOURCE
