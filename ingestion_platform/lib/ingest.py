@@ -34,6 +34,7 @@ Promises kept here, once for all sources:
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -560,6 +561,33 @@ def _json(record: Any) -> bytes | None:
 
 
 # -- the run --------------------------------------------------------------------------------------------
+_frozen_lock = threading.Lock()
+_frozen_depth = 0
+
+
+@contextmanager
+def frozen_heap() -> Iterator[None]:
+    """A bulk load's block: the objects alive when it starts (Dagster's definitions, the loaded modules:
+    millions of them) are moved out of the garbage collector's reach (``gc.freeze``) and put back at the
+    end (``gc.unfreeze``). Without it every full collection, which parsing many records sets off again
+    and again, walks that whole heap: measured on the Odoo path (120,000 records), a quarter of the
+    step's CPU time. Only unreachable cycles among the frozen objects wait for the end of the block to be
+    collected; reference counting frees everything else as usual. Nested and concurrent blocks share
+    one freeze (the outermost one ends it)."""
+    global _frozen_depth
+    with _frozen_lock:
+        if _frozen_depth == 0:
+            gc.freeze()
+        _frozen_depth += 1
+    try:
+        yield
+    finally:
+        with _frozen_lock:
+            _frozen_depth -= 1
+            if _frozen_depth == 0:
+                gc.unfreeze()
+
+
 class LoadBehind:
     """Loads of one :class:`PartitionLoad` run in a background thread, one at a time and in order, while
     the caller reads and parses what comes next: the database merges a batch while Python parses the

@@ -310,3 +310,33 @@ def test_partition_load_inside_a_dagster_asset(warehouse_url: str, raw_store: Ra
     [job] = ledger.jobs(asset_key=ASSET_KEY, partition_key=DAY)
     assert (job["status"], job["run_id"]) == (COMPLETED_WITH_ERRORS, result.run_id)
     assert dt.date.fromisoformat(job["partition_key"]) == dt.date(2025, 3, 14)
+
+
+def test_frozen_heap_freezes_what_is_alive_for_the_block_and_nests() -> None:
+    """Inside the block the objects alive at its start are out of the collector's reach (a full
+    collection no longer walks them); nested blocks share the freeze; the outer end lifts it and a
+    cycle made garbage meanwhile is collected then."""
+    import gc
+    import weakref
+
+    from ingestion_platform.lib.ingest import frozen_heap
+
+    class Node:
+        pass
+
+    cycle = Node()
+    cycle.me = cycle  # type: ignore[attr-defined]
+    alive = weakref.ref(cycle)
+    assert gc.get_freeze_count() == 0
+    with frozen_heap():
+        frozen = gc.get_freeze_count()
+        assert frozen > 1000  # Dagster, SQLAlchemy, the test run: all frozen
+        with frozen_heap():
+            assert gc.get_freeze_count() == frozen  # one freeze
+        del cycle
+        gc.collect()
+        assert alive() is not None  # a frozen cycle waits for the end of the block
+        assert gc.get_freeze_count() == frozen
+    assert gc.get_freeze_count() == 0
+    gc.collect()
+    assert alive() is None

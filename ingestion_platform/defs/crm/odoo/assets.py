@@ -57,7 +57,7 @@ from ingestion_platform.defs.crm.source import (
 from ingestion_platform.lib.contract import TableContract
 from ingestion_platform.lib.errors import Parsed
 from ingestion_platform.lib.http import Fetched
-from ingestion_platform.lib.ingest import LoadBehind, LoadConfig, PartitionLoad, SourceRun
+from ingestion_platform.lib.ingest import LoadBehind, LoadConfig, PartitionLoad, SourceRun, frozen_heap
 from ingestion_platform.lib.raw_store import RawStoreResource
 from ingestion_platform.lib.warehouse import WarehouseResource
 
@@ -154,9 +154,10 @@ class Sync:
         """Every page of ``spec`` in the window, keyset by id: ``(request name, raw body, records)``.
 
         While the caller parses and loads a page, a reader thread goes on reading the next ones (up to
-        ``PREFETCH_PAGES`` ahead: its ``id > last_id`` is known as soon as a page arrives), and, for sales
-        lines, a second thread reads each page's orders beside it. Each page is still stored raw before
-        it is parsed, in order; a replay reads the raw store only."""
+        ``PREFETCH_PAGES`` ahead: its ``id > last_id`` is known as soon as a page arrives) and stores each
+        raw, in order, before handing it over, and, for sales lines, a second thread reads and stores each
+        page's orders beside it: every page is stored raw before it is parsed, and the compression and
+        file writes are off the parsing thread. A replay reads the raw store only."""
         domain = [*spec.domain, *window_domain(span)]
         if self.replay:
             last = 0
@@ -188,31 +189,32 @@ class Sync:
             last = 0
             try:
                 for _ in range(MAX_PAGES):
-                    page = self.client.raw_search_read(spec.name, domain, fields, limit=self.page_size, after_id=last)
-                    records = page.records
-                    if with_orders:  # the page's orders, read beside the next page
+                    name = f"{spec.name}/after_{last}"
+                    landed = self.land(
+                        name,
+                        lambda after=last: self.client.raw_search_read(
+                            spec.name, domain, fields, limit=self.page_size, after_id=after
+                        ),
+                    )
+                    records = landed[1]
+                    if with_orders:  # the page's orders, read and stored beside the next page
                         ids = _ids(records, "order_id")
-                        self._ahead[f"{spec.name}/after_{last}.orders"] = lookups.submit(self._read_orders, ids)
-                    if not put((last, page)) or len(records) < self.page_size:
+                        self._ahead[f"{name}.orders"] = lookups.submit(self._land_orders, f"{name}.orders", ids)
+                    if not put((name, landed)) or len(records) < self.page_size:
                         return
                     last = int(records[-1]["id"])
-            except BaseException as exc:  # raised where the page is landed, in the caller's thread
-                put((last, exc))
+            except BaseException as exc:  # raised in the caller's thread, where the page is taken
+                put((f"{spec.name}/after_{last}", exc))
 
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="odoo-lookups") as lookups:
             reader = threading.Thread(target=read, args=(lookups,), name="odoo-pages", daemon=True)
             reader.start()
             try:
                 for _ in range(MAX_PAGES):
-                    last, found = ahead.get()
-                    name = f"{spec.name}/after_{last}"
-
-                    def fetched(found: Any = found) -> RawPage:
-                        if isinstance(found, BaseException):
-                            raise found
-                        return found
-
-                    body, records = self.land(name, fetched)
+                    name, found = ahead.get()
+                    if isinstance(found, BaseException):
+                        raise found
+                    body, records = found
                     yield name, body, records
                     if len(records) < self.page_size:
                         return
@@ -323,10 +325,14 @@ class Sync:
         domain = [("id", "in", sorted(ids))]
         return self.client.raw_search_read(spec.name, domain, self._order_fields, limit=max(len(ids), 1))
 
+    def _land_orders(self, name: str, ids: set[int]) -> list[dict[str, Any]]:
+        return self.land(name, lambda: self._read_orders(ids))[1]
+
     def orders(self, page: str, ids: set[int]) -> dict[int, dict[str, Any]]:
+        """The orders of a page's lines (read and stored beside the page, or now; replayed from raw)."""
         name = f"{page}.orders"
         ahead = self._ahead.pop(name, None)
-        _, records = self.land(name, ahead.result if ahead is not None else lambda: self._read_orders(ids))
+        records = ahead.result() if ahead is not None else self._land_orders(name, ids)
         return {int(r["id"]): r for r in records}
 
 
@@ -449,7 +455,7 @@ def _odoo_asset(
     ) -> Iterator[Any]:
         volume_field = odoo_api.resolved().volume_field
         extra = [volume_field] if volume_field and spec is models.PRODUCTS else []
-        with _prompt_threads():
+        with frozen_heap(), _prompt_threads():
             yield from sync_model(
                 context, config, odoo_api, warehouse, raw_store, spec, contract.table, page_parser, extra
             )
