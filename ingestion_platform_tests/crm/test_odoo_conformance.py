@@ -291,3 +291,19 @@ def test_every_recording_is_checked() -> None:
     require_shared("odoo")  # a failure in CI when the recordings are missing
     assert len(_files()) >= 50  # 16 + 34 recordings at the time of writing, and SOURCES.md
     assert odoo_client.OdooError.__mro__[1].__name__ == "RecordError"
+
+
+def test_the_page_decoder_reads_every_recorded_response_as_the_standard_library() -> None:
+    """``client.decode`` (orjson) gives the values ``json`` gives, on every JSON recording of the real
+    servers and on what orjson refuses; a body that is not JSON raises ``json``'s error."""
+    require_shared("odoo")
+    recordings = [p for p in _files() if p.suffix == ".json"]
+    assert len(recordings) >= 30
+    for path in recordings:
+        body = path.read_bytes()
+        assert odoo_client.decode(body) == json.loads(body), path
+    for text in ('{"result": [{"id": 1, "x": Infinity}]}', '["\\ud800"]', '{"note": "Cr\\u00e9mant \\ud83c\\udf77"}'):
+        assert odoo_client.decode(text.encode()) == json.loads(text)
+    with pytest.raises(json.JSONDecodeError) as caught:
+        odoo_client.decode(b'{"jsonrpc": "2.0", "result": [{"id": 1},]}')
+    assert caught.value.pos == 40

@@ -312,7 +312,7 @@ def customer_key(source: str, source_id: Any) -> str:
 
 def margin_pct(price_total: Any, cost_total: Any) -> decimal.Decimal | None:
     """Margin over the sale price, in percent (``None`` without a price or a cost)."""
-    if price_total in (None, 0) or cost_total is None:
+    if price_total is None or cost_total is None or not price_total:
         return None
     price = _as_decimal(price_total)
     cost = _as_decimal(cost_total)

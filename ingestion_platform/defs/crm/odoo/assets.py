@@ -43,7 +43,7 @@ from ingestion_platform.defs.crm import tables
 from ingestion_platform.defs.crm.keys import assign_product_keys
 from ingestion_platform.defs.crm.odoo import models, parse
 from ingestion_platform.defs.crm.odoo.checks import odoo_checks
-from ingestion_platform.defs.crm.odoo.client import DATETIME, OdooClient, RawPage, records_of
+from ingestion_platform.defs.crm.odoo.client import DATETIME, OdooClient, RawPage, decode, records_of
 from ingestion_platform.defs.crm.odoo.models import OdooModel
 from ingestion_platform.defs.crm.odoo.resources import OdooApi
 from ingestion_platform.defs.crm.source import (
@@ -141,7 +141,7 @@ class Sync:
 
         body = self.load.land(name, fetch)
         assert body is not None
-        return body, fetched[0] if fetched else records_of(json.loads(body))
+        return body, fetched[0] if fetched else records_of(decode(body))
 
     def fields(self, spec: OdooModel, extra: Sequence[str] = ()) -> list[str]:
         return self.client.pick_fields(
@@ -328,11 +328,11 @@ class Sync:
     def _land_orders(self, name: str, ids: set[int]) -> list[dict[str, Any]]:
         return self.land(name, lambda: self._read_orders(ids))[1]
 
-    def orders(self, page: str, ids: set[int]) -> dict[int, dict[str, Any]]:
+    def orders(self, page: str, lines: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
         """The orders of a page's lines (read and stored beside the page, or now; replayed from raw)."""
         name = f"{page}.orders"
         ahead = self._ahead.pop(name, None)
-        records = ahead.result() if ahead is not None else self._land_orders(name, ids)
+        records = ahead.result() if ahead is not None else self._land_orders(name, _ids(lines, "order_id"))
         return {int(r["id"]): r for r in records}
 
 
@@ -416,7 +416,7 @@ def _partners(sync: Sync, name: str, records: list[dict[str, Any]]) -> Callable[
 
 def _sales(sync: Sync, name: str, records: list[dict[str, Any]]) -> Callable[[Any], Parsed]:
     products = sync.products(name, _ids(records, "product_id"))
-    orders = sync.orders(name, _ids(records, "order_id"))
+    orders = sync.orders(name, records)
     uoms = sync.uoms()
     return lambda data: parse.parse_sales_lines(data, name, orders=orders, products=products, uoms=uoms)
 

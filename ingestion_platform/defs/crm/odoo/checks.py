@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from ingestion_platform.defs.crm.checks import canonical_checks
-from ingestion_platform.defs.crm.odoo.client import records_of
+from ingestion_platform.defs.crm.odoo.client import decode, records_of
 from ingestion_platform.defs.crm.odoo.models import OdooModel
 from ingestion_platform.defs.crm.source import FIRST_DAY, PARTITIONS, TIMEZONE
 from ingestion_platform.lib.checks import Check, CheckInputs, dead_letter_check, raw_reconciliation_check
@@ -57,7 +57,7 @@ def odoo_checks(asset: Any, spec: OdooModel, table: sa.Table) -> list[Check]:
     by_id = spec.name == "product.product"
 
     def raw_keys(request: str, body: bytes, label: str) -> Iterable[tuple[Any, ...]]:
-        records = records_of(json.loads(body))
+        records = records_of(decode(body))
         return [k for k in map(_key, records if isinstance(records, list) else []) if k is not None]
 
     def record_keys(letter: DeadLetter) -> Iterable[tuple[Any, ...]]:

@@ -39,6 +39,7 @@ from urllib.parse import urlsplit
 
 import odoorpc
 import odoorpc.error
+import orjson
 from odoorpc.rpc import jsonrpclib
 
 from ingestion_platform.lib.errors import RecordError
@@ -187,6 +188,18 @@ class RawPage:
     body: bytes
 
 
+def decode(body: bytes | str) -> Any:
+    """A JSON-RPC response (or a stored page) decoded: orjson, about twice as fast as the standard
+    library on a page of 1,000 records (``benchmarks/README.md``), and the standard library for what
+    orjson refuses and Python's ``json`` accepts (``NaN``, ``Infinity``, lone surrogates), whose error a
+    body that is not JSON gets. Odoo's integers are database integers (ids, integer fields, 32 or 64
+    bits): orjson reads them exactly (it would read one beyond 64 bits as a float)."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return json.loads(body)
+
+
 def records_of(decoded: Any) -> Any:
     """The records of a stored page: its JSON-RPC envelope's ``result`` (or the page itself, as stored
     before the envelope was kept)."""
@@ -206,7 +219,7 @@ class _KeepingProxy(jsonrpclib.ProxyJSON):
         response = super().__call__(url, params)
         body = response.read()
         self.kept.body = body
-        return json.loads(body)
+        return decode(body)
 
 
 class _quiet:

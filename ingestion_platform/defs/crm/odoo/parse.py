@@ -194,7 +194,7 @@ def _each(
     for index, raw in enumerate(records):
         record = None
         try:
-            if not isinstance(raw, Mapping):
+            if type(raw) is not dict and not isinstance(raw, Mapping):
                 raise RecordError(f"not a record: {raw!r}", request=request, record=f"{model} #{index}")
             record = _Record(model, raw, request)
             row = fn(record)
