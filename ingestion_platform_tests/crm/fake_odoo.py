@@ -538,13 +538,14 @@ class FakeOdoo:
             if listed is not None:  # ``id in [...]``: the primary key index
                 ids, start = sorted(i for i in set(listed) if i in records), 0
             matched: list[int] = []
-            stop = None if limit is None or not by_id else offset + limit
-            for record_id in ids[start:]:
+            descending = keys == [["id", "desc"]]  # the primary key index read backwards
+            stop = None if limit is None or not (by_id or descending) else offset + limit
+            for record_id in reversed(ids[start:]) if descending else ids[start:]:
                 if predicate(records[record_id]):
                     matched.append(record_id)
                     if stop is not None and len(matched) >= stop:
                         break
-        if not by_id:
+        if not by_id and not descending:
             for name, *direction in reversed(keys):
                 reverse = bool(direction) and direction[0].lower() == "desc"
                 matched.sort(key=lambda i, n=name: _sortable(records[i].get(n)), reverse=reverse)

@@ -59,21 +59,39 @@ def test_write_date_cut_to_seconds_keeps_each_record_in_its_paris_day(
     assert loaded[f"odoo-{early}"]["last_updated"].replace(tzinfo=None) == dt.datetime(2026, 11, 22, 23, 0)
 
 
+@pytest.mark.parametrize(
+    ("readers", "size", "pages", "bounded"),
+    [
+        (1, 1000, [0, 1000, 2000], []),
+        (2, 1000, [0, 1000, 2000], []),  # 1,500 ids after the first page: not two ranges of a page
+        # the first page, then two id ranges read at once, (500, 1500] and (1500, ...), each keyset by id
+        (2, 500, [0, 500, 1000, 1500, 2000, 2500], [500, 1000]),
+    ],
+)
 def test_a_same_second_group_larger_than_a_page_arrives_whole(
-    fake: FakeOdoo, warehouse_url: str, tmp_path: Path
+    fake: FakeOdoo, warehouse_url: str, tmp_path: Path, readers: int, size: int, pages: list[int], bounded: list[int]
 ) -> None:
-    """2,500 partners of one ``create`` share one write_date: keyset by id reads them in 3 pages."""
+    """2,500 partners of one ``create`` share one write_date: keyset by id reads them whole, by one reader
+    or in ranges read at once; a replay reads the same pages again, without Odoo."""
     ids = partners(fake, 2500)
     fake.tick(3600)
-    result = materialize(
-        resources(fake, warehouse_url, tmp_path / "data", page_size=1000), DAY, selection=[assets.odoo_customers]
-    )
+    res = resources(fake, warehouse_url, tmp_path / "data", page_size=size, max_concurrency=readers)
+    result = materialize(res, DAY, selection=[assets.odoo_customers])
     assert result.success
     assert set(customers(warehouse_url)) == {f"odoo-{i}" for i in ids}
     [job] = Ledger(get_warehouse(warehouse_url)).jobs(asset_key="crm/odoo_customers")
-    assert (job["created"], job["metadata"]["odoo_pages"]) == (2500, 3)
+    assert (job["created"], job["metadata"]["odoo_pages"]) == (2500, len(pages))
     reads = [c for c in fake.calls if c["model"] == "res.partner" and c["method"] == "search_read"]
-    assert [c["args"][0][-1] for c in reads] == [["id", ">", 0], ["id", ">", 1000], ["id", ">", 2000]]
+    page_reads = [c for c in reads if c["kwargs"]["limit"] == size]
+    assert sorted(c["args"][0][-1][2] for c in page_reads) == pages  # ("id", ">", last id)
+    assert all(c["args"][0][-1][:2] == ["id", ">"] for c in page_reads)
+    assert sorted(c["args"][0][-1][2] for c in page_reads if c["args"][0][-2] == ["id", "<=", 1500]) == bounded
+    assert len(reads) == len(page_reads) + (readers > 1)  # and the window's largest id, with two readers
+    fake.calls.clear()
+    replayed = materialize(res, DAY, selection=[assets.odoo_customers], replay=True)
+    assert replayed.success and not fake.calls
+    jobs = Ledger(get_warehouse(warehouse_url)).jobs(asset_key="crm/odoo_customers")
+    assert [(j["unchanged"], j["metadata"]["odoo_pages"]) for j in jobs if j["unchanged"]] == [(2500, len(pages))]
 
 
 def test_a_late_commit_with_an_older_write_date_is_read_by_the_next_run(

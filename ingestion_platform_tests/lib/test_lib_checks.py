@@ -2,6 +2,7 @@
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -355,6 +356,50 @@ def test_checks_in_the_asset_step_report_each_partition_of_a_range_run(
     # each evaluation points at its own partition's materialisation
     targets = {e.partition: e.target_materialization_data.storage_id for e in got.values()}
     assert len(set(targets.values())) == 3
+
+
+def test_checks_in_the_step_run_at_once_on_postgresql_and_report_in_their_order(
+    pg_url: str, raw_store: RawStore
+) -> None:
+    """On PostgreSQL two checks of a step are evaluated at the same time (each waits for the other at a
+    barrier: evaluated one after the other, the first would time out and raise), yet reported in
+    their declared order with their own outcomes."""
+    import threading
+
+    meeting = threading.Barrier(2, timeout=60)
+
+    def meets(passed: bool) -> Callable[[CheckInputs], CheckOutcome]:
+        def fn(inputs: CheckInputs) -> CheckOutcome:
+            meeting.wait()
+            return CheckOutcome(passed=passed, checked=1, failures=0 if passed else 1)
+
+        return fn
+
+    checks = [
+        warehouse_check(asset=ASSET, name=f"meets_{i}", description="d", fn=meets(i != 1), partitions_def=DAILY)
+        for i in range(2)
+    ]
+
+    @dg.asset(key=ASSET, partitions_def=DAILY, check_specs=[c.spec() for c in checks],
+              required_resource_keys={"warehouse", "raw_store"})  # fmt: skip
+    def runner_asset(context: dg.AssetExecutionContext):
+        yield dg.MaterializeResult()
+        yield from evaluate_checks(context, checks, warehouse=context.resources.warehouse.get(),
+                                   raw_store=context.resources.raw_store.get(), days=[D14])  # fmt: skip
+
+    result = dg.materialize(
+        [runner_asset],
+        partition_key=DAY,
+        resources={
+            "warehouse": WarehouseResource(database_url=pg_url),
+            "raw_store": RawStoreResource(data_dir=str(raw_store.root)),
+        },
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+    assert result.success
+    found = [(e.check_name, e.partition, e.passed) for e in result.get_asset_check_evaluations()]
+    assert found == [("meets_0", DAY, True), ("meets_1", DAY, False)]
 
 
 # -- raw_reconciliation_check ----------------------------------------------------------------------

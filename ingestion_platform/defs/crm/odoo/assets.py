@@ -125,8 +125,9 @@ class Sync:
         def fetch() -> Fetched:
             began = time.monotonic()
             found = read()
+            elapsed = None
             if isinstance(found, RawPage):
-                records, body = found.records, found.body
+                records, body, elapsed = found.records, found.body, found.elapsed_s
             else:
                 records, body = found, json.dumps(found, ensure_ascii=False).encode()
             fetched.append(records)  # JSON values as decoded: the same as the stored body reads back
@@ -136,7 +137,7 @@ class Sync:
                 body=body,
                 headers={"content-type": "application/json"},
                 attempts=1,
-                elapsed_s=time.monotonic() - began,
+                elapsed_s=time.monotonic() - began if elapsed is None else elapsed,
             )
 
         body = self.load.land(name, fetch)
@@ -148,79 +149,154 @@ class Sync:
             spec.name, (*spec.required, *extra), spec.optional
         )  # a configured field is required
 
+    def ranges(self, spec: OdooModel, domain: list[Any], after: int) -> list[tuple[int, int | None]]:
+        """The id ranges ``(after, up_to)`` the rest of the window (ids above ``after``, the first page's
+        last) is read in, one reader each (``ODOO_MAX_CONCURRENCY``): the ids up to the window's largest
+        split evenly, the last range open (an id created meanwhile is read too), one range when fewer
+        than a page each would remain. Stored raw (``<model>/ranges``) before the pages they hold, so a
+        replay reads the same pages (pages stored without it: one chain)."""
+        name = f"{spec.name}/ranges"
+        if self.replay:
+            assert self.load is not None
+            if not self.load.raw_store.exists(self.load.source, self.load.partition, name):
+                return [(after, None)]
+            return [(int(a), None if b is None else int(b)) for a, b in self.land(name, lambda: [])[1]]
+
+        def split() -> list[list[int | None]]:
+            readers = max(1, int(self.api.max_concurrency or 1))
+            if readers == 1:
+                return [[after, None]]
+            largest = self.client.search_read(spec.name, domain, ["id"], limit=1, order="id desc")
+            step = (int(largest[0]["id"]) - after) // readers if largest else 0
+            if step < self.page_size:
+                return [[after, None]]
+            bounds = [after + step * k for k in range(1, readers)]
+            return [[a, b] for a, b in zip([after, *bounds], [*bounds, None], strict=True)]
+
+        return [(int(a), None if b is None else int(b)) for a, b in self.land(name, split)[1]]
+
     def pages(
         self, spec: OdooModel, span: tuple[str | None, str], extra: Sequence[str] = ()
     ) -> Iterator[tuple[str, bytes, list]]:
         """Every page of ``spec`` in the window, keyset by id: ``(request name, raw body, records)``.
 
-        While the caller parses and loads a page, a reader thread goes on reading the next ones (up to
-        ``PREFETCH_PAGES`` ahead: its ``id > last_id`` is known as soon as a page arrives) and stores each
-        raw, in order, before handing it over, and, for sales lines, a second thread reads and stores each
-        page's orders beside it: every page is stored raw before it is parsed, and the compression and
-        file writes are off the parsing thread. A replay reads the raw store only."""
+        The first page is read alone (a window of one page costs one request); the rest of the window
+        is read in id ranges (``ranges``), each by its own reader thread, keyset by ``id > last_id``
+        ordered by id within its range: a reader asks for its next page as soon as one arrives, so the
+        server always has a page to read. A lander thread stores the pages raw, in turn (and, for sales
+        lines, has each page's orders read and stored by a lookup thread), and the caller parses and
+        loads the pages landed, up to ``PREFETCH_PAGES`` behind: every page is stored raw before it is
+        parsed, and the server is asked again without waiting for the compression, the file writes or
+        the parsing. A replay reads the raw store only, range by range."""
         domain = [*spec.domain, *window_domain(span)]
-        if self.replay:
-            last = 0
-            for _ in range(MAX_PAGES):
-                name = f"{spec.name}/after_{last}"
-                body, records = self.land(name, lambda: [])
-                yield name, body, records
-                if len(records) < self.page_size:
-                    return
-                last = int(records[-1]["id"])
+        fields = [] if self.replay else self.fields(spec, extra)
+        name = f"{spec.name}/after_0"
+        body, records = self.land(
+            name, lambda: self.client.raw_search_read(spec.name, domain, fields, limit=self.page_size)
+        )
+        yield name, body, records
+        if len(records) < self.page_size:
             return
-        fields = self.fields(spec, extra)
+        ranges = self.ranges(spec, domain, int(records[-1]["id"]))
+        if self.replay:
+            for after, up_to in ranges:
+                last = after
+                for _ in range(MAX_PAGES):
+                    name = f"{spec.name}/after_{last}"
+                    body, records = self.land(name, lambda: [])
+                    yield name, body, records
+                    if len(records) < self.page_size or (up_to is not None and int(records[-1]["id"]) >= up_to):
+                        break
+                    last = int(records[-1]["id"])
+            return
         with_orders = spec is models.SALE_LINES
         if with_orders:
             assert self._order_fields  # asked here, not from the reader threads
-        ahead: queue.Queue = queue.Queue(maxsize=PREFETCH_PAGES)
+        read_qs: list[queue.Queue] = [queue.Queue(maxsize=2) for _ in ranges]  # pages read, not stored yet
+        ahead: queue.Queue = queue.Queue(maxsize=PREFETCH_PAGES)  # pages stored raw, for the caller
         stop = threading.Event()
+        done = object()
 
-        def put(item: Any) -> bool:
+        def put(into: queue.Queue, item: Any) -> bool:
             while not stop.is_set():
                 try:
-                    ahead.put(item, timeout=0.2)
+                    into.put(item, timeout=0.2)
                     return True
                 except queue.Full:
                     continue
             return False
 
-        def read(lookups: ThreadPoolExecutor) -> None:
-            last = 0
+        def take(source: queue.Queue) -> Any:
+            while not stop.is_set():
+                try:
+                    return source.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+            return done
+
+        def read(into: queue.Queue, after: int, up_to: int | None) -> None:
+            """One range's pages; the last one ends the range (an id at its end: no page after it)."""
+            last = after
+            within = [*domain, ("id", "<=", up_to)] if up_to is not None else domain
             try:
                 for _ in range(MAX_PAGES):
-                    name = f"{spec.name}/after_{last}"
-                    landed = self.land(
-                        name,
-                        lambda after=last: self.client.raw_search_read(
-                            spec.name, domain, fields, limit=self.page_size, after_id=after
-                        ),
-                    )
-                    records = landed[1]
-                    if with_orders:  # the page's orders, read and stored beside the next page
-                        ids = _ids(records, "order_id")
-                        self._ahead[f"{name}.orders"] = lookups.submit(self._land_orders, f"{name}.orders", ids)
-                    if not put((name, landed)) or len(records) < self.page_size:
+                    page = self.client.raw_search_read(spec.name, within, fields, limit=self.page_size, after_id=last)
+                    if not put(into, (f"{spec.name}/after_{last}", page)):
                         return
+                    records = page.records
+                    if len(records) < self.page_size or (up_to is not None and int(records[-1]["id"]) >= up_to):
+                        break
                     last = int(records[-1]["id"])
             except BaseException as exc:  # raised in the caller's thread, where the page is taken
-                put((f"{spec.name}/after_{last}", exc))
+                put(into, (f"{spec.name}/after_{last}", exc))
+            put(into, done)
+
+        def land(lookups: ThreadPoolExecutor) -> None:
+            active = list(read_qs)
+            while active:
+                for source in list(active):
+                    item = take(source)
+                    if item is done:
+                        active.remove(source)
+                        continue
+                    name, page = item
+                    if isinstance(page, BaseException):
+                        put(ahead, item)
+                        return
+                    try:
+                        landed = self.land(name, lambda page=page: page)
+                    except BaseException as exc:
+                        put(ahead, (name, exc))
+                        return
+                    if with_orders:  # the page's orders, read and stored beside the next pages
+                        ids = _ids(landed[1], "order_id")
+                        self._ahead[f"{name}.orders"] = lookups.submit(self._land_orders, f"{name}.orders", ids)
+                    if not put(ahead, (name, landed)):
+                        return
+            put(ahead, done)
 
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="odoo-lookups") as lookups:
-            reader = threading.Thread(target=read, args=(lookups,), name="odoo-pages", daemon=True)
-            reader.start()
+            stages = [
+                threading.Thread(target=read, args=(q, *r), name=f"odoo-pages-{i}", daemon=True)
+                for i, (q, r) in enumerate(zip(read_qs, ranges, strict=True))
+            ]
+            stages.append(threading.Thread(target=land, args=(lookups,), name="odoo-raw", daemon=True))
+            for stage in stages:
+                stage.start()
             try:
-                for _ in range(MAX_PAGES):
-                    name, found = ahead.get()
+                for _ in range(MAX_PAGES * len(ranges)):
+                    item = ahead.get()
+                    if item is done:
+                        return
+                    name, found = item
                     if isinstance(found, BaseException):
                         raise found
                     body, records = found
                     yield name, body, records
-                    if len(records) < self.page_size:
-                        return
             finally:
                 stop.set()
-                reader.join()
+                for stage in stages:
+                    stage.join()
                 for future in self._ahead.values():
                     future.cancel()
                 self._ahead.clear()

@@ -182,10 +182,12 @@ class _DateRecorder(urllib.request.BaseHandler):
 
 @dataclass(frozen=True)
 class RawPage:
-    """Records as decoded, and the response bytes they were decoded from (the JSON-RPC envelope)."""
+    """Records as decoded, the response bytes they were decoded from (the JSON-RPC envelope), and the
+    seconds the request took."""
 
     records: list[dict[str, Any]]
     body: bytes
+    elapsed_s: float | None = None
 
 
 def decode(body: bytes | str) -> Any:
@@ -391,8 +393,9 @@ class OdooClient:
     ) -> RawPage:
         """``keyset`` with the response's bytes, as the server sent them (never holding the API key: that
         travels in the request only)."""
+        began = time.monotonic()
         records = self.keyset(model, domain, fields, page_size=limit, after_id=after_id)
-        return RawPage(records, self._proxy.kept.body)
+        return RawPage(records, self._proxy.kept.body, time.monotonic() - began)
 
     def ids(self, model: str, domain: Sequence[Any] = (), *, page_size: int = 1000) -> list[int]:
         """Every id of ``domain`` (archived included), keyset-paged by id."""

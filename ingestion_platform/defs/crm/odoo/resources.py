@@ -20,7 +20,7 @@ from ingestion_platform.defs.crm.odoo.client import OdooClient, redact
 from ingestion_platform.lib.settings import SettingError, http_settings, setting
 
 
-class OdooApi(http_settings("ODOO_", concurrency=1)):
+class OdooApi(http_settings("ODOO_", concurrency=2)):
     """The Odoo server, database and sync user; ``client()`` opens an odoorpc client over /jsonrpc."""
 
     url: str | None = setting("ODOO_URL", "http://127.0.0.1:8069", "scheme, host and port of the Odoo server")
