@@ -10,7 +10,8 @@ source is ``fetch_unit="window"``):
   is read by the next run, which reads that window again);
 * pages of ``ODOO_PAGE_SIZE`` by ``id > last_id`` ordered by id: a same-second group larger than a
   page (2,500 partners of one ``create``) and rows changing under the paging are neither skipped nor
-  repeated, which ``write_date > last`` and offsets are not;
+  repeated, which ``write_date > last`` and offsets are not; after the first page the rest of the window
+  is read in ``ODOO_MAX_CONCURRENCY`` id ranges at once, each paged so within its bounds (``Sync.ranges``);
 * ``context: {'active_test': False}``: archived records arrive and load with ``active = false``;
 * a record lands in the partition of its latest write_date (Paris day) and is upserted by its Odoo
   id, so re-running a day changes nothing and a record edited later moves to its new day;

@@ -7,6 +7,7 @@
 ``ODOO_API_KEY``       its API key (secret: never logged, never in metadata or raw files)
 ``ODOO_SYNC_LAG_S``    the most recent window ends at the server's time minus this lag
 ``ODOO_PAGE_SIZE``     records per search_read page (keyset by id)
+``ODOO_MAX_CONCURRENCY``  id ranges of a window read at once (2; each keyset by id, see ``assets.Sync.ranges``)
 ``ODOO_VOLUME_FIELD``  product field holding the bottle volume (cl, or text such as "75cl"); empty: none
 ``ODOO_MAX_ATTEMPTS`` ... the HTTP settings of the family (``lib.settings.http_settings``)
 =====================  ==============================================================================
