@@ -184,8 +184,8 @@ class Sync:
         The first page is read alone (a window of one page costs one request); the rest of the window
         is read in id ranges (``ranges``), each by its own reader thread, keyset by ``id > last_id``
         ordered by id within its range: a reader asks for its next page as soon as one arrives, so the
-        server always has a page to read. A lander thread stores the pages raw, in turn (and, for sales
-        lines, has each page's orders read and stored by a lookup thread), and the caller parses and
+        server always has a page to read (for sales lines, it has each page's orders read and stored at
+        once by a lookup thread). A lander thread stores the pages raw, in turn, and the caller parses and
         loads the pages landed, up to ``PREFETCH_PAGES`` behind: every page is stored raw before it is
         parsed, and the server is asked again without waiting for the compression, the file writes or
         the parsing. A replay reads the raw store only, range by range."""
@@ -235,14 +235,19 @@ class Sync:
                     continue
             return done
 
-        def read(into: queue.Queue, after: int, up_to: int | None) -> None:
-            """One range's pages; the last one ends the range (an id at its end: no page after it)."""
+        def read(into: queue.Queue, after: int, up_to: int | None, lookups: ThreadPoolExecutor) -> None:
+            """One range's pages; the last one ends the range (an id at its end: no page after it). For
+            sales lines, each page's orders are read (and stored) at once, beside the next page."""
             last = after
             within = [*domain, ("id", "<=", up_to)] if up_to is not None else domain
             try:
                 for _ in range(MAX_PAGES):
                     page = self.client.raw_search_read(spec.name, within, fields, limit=self.page_size, after_id=last)
-                    if not put(into, (f"{spec.name}/after_{last}", page)):
+                    name = f"{spec.name}/after_{last}"
+                    if with_orders:
+                        ids = _ids(page.records, "order_id")
+                        self._ahead[f"{name}.orders"] = lookups.submit(self._land_orders, f"{name}.orders", ids)
+                    if not put(into, (name, page)):
                         return
                     records = page.records
                     if len(records) < self.page_size or (up_to is not None and int(records[-1]["id"]) >= up_to):
@@ -252,7 +257,7 @@ class Sync:
                 put(into, (f"{spec.name}/after_{last}", exc))
             put(into, done)
 
-        def land(lookups: ThreadPoolExecutor) -> None:
+        def land() -> None:
             active = list(read_qs)
             while active:
                 for source in list(active):
@@ -269,19 +274,16 @@ class Sync:
                     except BaseException as exc:
                         put(ahead, (name, exc))
                         return
-                    if with_orders:  # the page's orders, read and stored beside the next pages
-                        ids = _ids(landed[1], "order_id")
-                        self._ahead[f"{name}.orders"] = lookups.submit(self._land_orders, f"{name}.orders", ids)
                     if not put(ahead, (name, landed)):
                         return
             put(ahead, done)
 
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="odoo-lookups") as lookups:
+        with ThreadPoolExecutor(max_workers=len(ranges), thread_name_prefix="odoo-lookups") as lookups:
             stages = [
-                threading.Thread(target=read, args=(q, *r), name=f"odoo-pages-{i}", daemon=True)
+                threading.Thread(target=read, args=(q, *r, lookups), name=f"odoo-pages-{i}", daemon=True)
                 for i, (q, r) in enumerate(zip(read_qs, ranges, strict=True))
             ]
-            stages.append(threading.Thread(target=land, args=(lookups,), name="odoo-raw", daemon=True))
+            stages.append(threading.Thread(target=land, name="odoo-raw", daemon=True))
             for stage in stages:
                 stage.start()
             try:
