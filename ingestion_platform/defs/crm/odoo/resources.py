@@ -7,7 +7,7 @@
 ``ODOO_API_KEY``       its API key (secret: never logged, never in metadata or raw files)
 ``ODOO_SYNC_LAG_S``    the most recent window ends at the server's time minus this lag
 ``ODOO_PAGE_SIZE``     records per search_read page (keyset by id)
-``ODOO_MAX_CONCURRENCY``  id ranges of a window read at once (2; each keyset by id, see ``assets.Sync.ranges``)
+``ODOO_MAX_CONCURRENCY``  id ranges of a window read at once (1; each keyset by id, see ``assets.Sync.ranges``)
 ``ODOO_VOLUME_FIELD``  product field holding the bottle volume (cl, or text such as "75cl"); empty: none
 ``ODOO_MAX_ATTEMPTS`` ... the HTTP settings of the family (``lib.settings.http_settings``)
 =====================  ==============================================================================
@@ -21,7 +21,7 @@ from ingestion_platform.defs.crm.odoo.client import OdooClient, redact
 from ingestion_platform.lib.settings import SettingError, http_settings, setting
 
 
-class OdooApi(http_settings("ODOO_", concurrency=2)):
+class OdooApi(http_settings("ODOO_", concurrency=1)):
     """The Odoo server, database and sync user; ``client()`` opens an odoorpc client over /jsonrpc."""
 
     url: str | None = setting("ODOO_URL", "http://127.0.0.1:8069", "scheme, host and port of the Odoo server")
