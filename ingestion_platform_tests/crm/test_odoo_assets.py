@@ -199,3 +199,59 @@ def test_rows_match_raw_pages_finds_a_record_the_parser_drops(
     assert not customers.passed and customers.metadata["sample"].value == [{"missing_row": [DAY.isoformat(), "2"]}]
     products = evaluations["rows_match_raw_pages crm/odoo_products"]
     assert not products.passed and products.metadata["sample"].value == [{"missing_row": [DAY.isoformat(), "3"]}]
+
+
+def test_the_cached_line_figures_are_each_lines_own() -> None:
+    """Sales-line figures are cached by quantity, total, unit price, UoM ratio and product: every line of a
+    page mixing units (Dozens), products with and without cost or volume, values written as ints, floats
+    and text, gets the figures computed for it alone (the uncached function), and equal values written
+    differently get the same quantized figures."""
+    from ingestion_platform.defs.crm.odoo import parse
+
+    infos = {
+        1: parse.ProductInfo("RIESLING-2020-75CL", 75.0, 1, decimal.Decimal("6.20"), 1.0),
+        2: parse.ProductInfo("CREMANT-NV-150CL", 150.0, 6, None, 1.0),
+        3: parse.ProductInfo("MYSTERE-NV", None, 1, decimal.Decimal("3.10"), 12.0),  # sold by the dozen
+    }
+    uoms = {1: (1.0, "Units"), 2: (12.0, "Dozens")}
+    orders = {9: {"id": 9, "name": "S09", "partner_id": [4, "Jeanne"], "date_order": "2026-11-22 09:00:00"}}
+    quantities = [1, 2.0, "3", 6, 12.0, 0.5]
+    records = [
+        {
+            "id": n + 1,
+            "order_id": [9, "S09"],
+            "product_id": [product, "p"],
+            "product_uom": [uom, "u"],
+            "product_uom_qty": qty,
+            "price_unit": price,
+            "price_subtotal": price * float(qty) if price else False,
+            "write_date": "2026-11-22 09:00:00",
+            "order_partner_id": [4, "Jeanne"],
+        }
+        for n, (product, uom, qty, price) in enumerate(
+            (p, u, q, pr) for p in infos for u in uoms for q in quantities for pr in (12.5, 30, False)
+        )
+    ]
+    parsed = parse.parse_sales_lines(records * 2, "t", orders=orders, products=infos, uoms=uoms)
+    assert not parsed.rejects and len(parsed.value) == 2 * len(records)
+    figures = ("quantity_units", "quantity_bottles_75cl_eq", "price_unit", "cost_total", "margin_pct")
+    for raw, row in zip(records * 2, parsed.value, strict=True):
+        number = lambda v: None if v is False else decimal.Decimal(str(v))  # noqa: E731
+        alone = parse._line_figures.__wrapped__(
+            number(raw["product_uom_qty"]),
+            number(raw["price_subtotal"]),
+            number(raw["price_unit"]),
+            uoms[raw["product_uom"][0]][0],
+            infos[raw["product_id"][0]],
+        )
+        assert tuple(row[f] for f in figures) == alone, raw
+    by = {(raw["product_id"][0], raw["product_uom"][0], raw["product_uom_qty"], raw["price_unit"]): row
+          for raw, row in zip(records, parsed.value, strict=False)}  # fmt: skip
+    assert by[(1, 2, 2.0, 12.5)]["quantity_units"] == 24  # 2 Dozens of a bottle product: 24 bottles
+    assert by[(1, 2, 2.0, 12.5)]["price_unit"] == decimal.Decimal("1.0417")  # 12.50 a dozen, per bottle
+    assert by[(3, 1, 6, 30)]["quantity_units"] == decimal.Decimal("0.500")  # 6 bottles of a by-the-dozen product
+    assert (by[(1, 1, "3", 12.5)]["quantity_units"], by[(1, 1, "3", 12.5)]["cost_total"]) == (
+        3,
+        decimal.Decimal("18.60"),
+    )
+    assert by[(2, 1, 1, False)]["margin_pct"] is None and by[(3, 1, 1, 30)]["quantity_bottles_75cl_eq"] is None

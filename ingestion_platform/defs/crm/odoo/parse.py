@@ -398,6 +398,36 @@ def _factor(numerator: float, denominator: float) -> decimal.Decimal:
     return _decimal(numerator) / _decimal(denominator)
 
 
+_Amount = decimal.Decimal | None
+
+
+@functools.lru_cache(maxsize=65536)
+def _line_figures(
+    quantity: decimal.Decimal,
+    total: decimal.Decimal | None,
+    price: decimal.Decimal | None,
+    line_ratio: float,
+    info: ProductInfo,
+) -> tuple[decimal.Decimal, _Amount, _Amount, _Amount, _Amount]:
+    """A line's quantity in the product's UoM, its 75 cl equivalents, unit price per product unit, cost and
+    margin, from its quantity, total and unit price in the line's UoM (``line_ratio``). Cached: an estate's
+    lines repeat a few products at a few quantities and prices (every result is quantized, so equal inputs
+    written differently, ``3`` and ``3.0``, give the same figures)."""
+    same_uom = line_ratio == info.uom_ratio  # the usual case: the line in the product's own unit
+    in_product_units = quantity if same_uom else quantity * _decimal(line_ratio) / _decimal(info.uom_ratio)
+    cost = (info.cost_price * in_product_units).quantize(_CENTS) if info.cost_price is not None else None
+    return (
+        _quantity(in_product_units),  # type: ignore[return-value]
+        canonical.bottles_75cl_eq(in_product_units, info.volume_cl, info.units_per_pack),
+        _per_product_unit(price, line_ratio, info.uom_ratio),
+        cost,
+        canonical.margin_pct(total, cost),
+    )
+
+
+_CENTS = decimal.Decimal("0.01")
+
+
 # -- sales lines -----------------------------------------------------------------------------------
 def parse_sales_lines(
     records: Sequence[Mapping[str, Any]],
@@ -435,13 +465,9 @@ def parse_sales_lines(
             raise r.error("product_uom_qty", "missing")
         line_uom = r.ref("product_uom")
         line_ratio = uoms.get(line_uom, (info.uom_ratio, None))[0] if line_uom else info.uom_ratio
-        same_uom = line_ratio == info.uom_ratio  # the usual case: the line in the product's own unit
-        in_product_units = quantity if same_uom else quantity * _decimal(line_ratio) / _decimal(info.uom_ratio)
         total = r.number("price_subtotal")
-        cost = (
-            (info.cost_price * in_product_units).quantize(decimal.Decimal("0.01"))
-            if info.cost_price is not None
-            else None
+        units, bottles, price_unit, cost, margin = _line_figures(
+            quantity, total, r.number("price_unit"), line_ratio, info
         )
         return {
             "sale_line_key": f"{SOURCE}-{r.id}",
@@ -449,14 +475,12 @@ def parse_sales_lines(
             "customer_key": canonical.customer_key(SOURCE, partner),
             "product_key": info.product_key,
             "date_sale": day_sale,
-            "quantity_units": _quantity(in_product_units),  # in the product's UoM (2 Dozens of bottles: 24)
-            "quantity_bottles_75cl_eq": canonical.bottles_75cl_eq(
-                in_product_units, info.volume_cl, info.units_per_pack
-            ),
-            "price_unit": _per_product_unit(r.number("price_unit"), line_ratio, info.uom_ratio),
+            "quantity_units": units,  # in the product's UoM (2 Dozens of bottles: 24)
+            "quantity_bottles_75cl_eq": bottles,
+            "price_unit": price_unit,
             "price_total": total,
             "cost_total": cost,
-            "margin_pct": canonical.margin_pct(total, cost),
+            "margin_pct": margin,
             "channel": channel,
             **origin,
         }
