@@ -434,6 +434,7 @@ def raw_reconciliation_check(
     row_keys: RowKeys,
     record_keys: RecordKeys | None = None,
     requests: Callable[[str], bool] = lambda request: True,
+    current: Callable[[dict[str, dict[str, Any]]], Iterable[str]] | None = None,
     scope_of: Callable[[str, str], tuple[Any, ...] | None] | None = None,
     refused_key: Callable[[dict[str, Any]], tuple[Any, ...] | None] | None = None,
     partitions_def: dg.PartitionsDefinition | None = None,
@@ -446,14 +447,17 @@ def raw_reconciliation_check(
     ``scope_of(request, label)`` (the key prefix a payload covers, e.g. a race), rows of the checked
     payloads' scopes that no raw record explains fail too (tables rebuilt from each payload).
     ``refused_key(row)`` gives the key of a row the table contract refused (its dead letter holds
-    the row, dates as ISO text), so such rows are not expected either.
+    the row, dates as ISO text), so such rows are not expected either. ``current(stored)`` picks, among
+    a label's stored requests (``{request: metadata}``), those of its latest fetch, when a later fetch
+    of the same label may leave payloads of an earlier one under other names (paged by the last id).
     """
     asset_key = dg.AssetKey.from_coercible(asset).to_user_string()
 
     def payloads_of(inputs: CheckInputs, dead: set[tuple[str, str]]) -> Iterator[tuple[str, str, set[dt.date]]]:
         """``(label, request, days it serves)`` of the stored payloads checked for the inputs' window."""
         for label, served in inputs.raw_store.covering(source, inputs.days(), asset_key).items():
-            for request in inputs.raw_store.requests(source, label):
+            stored = inputs.raw_store.stored(source, label)
+            for request in current(stored) if current is not None else stored:
                 if requests(request) and (label, request) not in dead:
                     yield label, request, set(served)
 

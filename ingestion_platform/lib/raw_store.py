@@ -219,13 +219,18 @@ class RawStore:
 
     def requests(self, source: str, partition: str) -> list[str]:
         """The request names stored for a partition, in name order."""
+        return list(self.stored(source, partition))
+
+    def stored(self, source: str, partition: str) -> dict[str, dict[str, Any]]:
+        """``{request: its metadata}`` (``stored_at``, ``size``, ``sha256`` ...) of a partition, in name order."""
         directory = self._raw_dir(source, partition)
         if not directory.exists():
-            return []
-        names = []
+            return {}
+        found: dict[str, dict[str, Any]] = {}
         for meta in sorted(directory.glob("*.meta.json")):
-            names.append(json.loads(meta.read_text()).get("request", meta.name[: -len(".meta.json")]))
-        return names
+            info = json.loads(meta.read_text())
+            found[info.get("request", meta.name[: -len(".meta.json")])] = info
+        return found
 
     def labels(self, source: str) -> list[str]:
         """Partition labels with stored payloads for ``source``."""

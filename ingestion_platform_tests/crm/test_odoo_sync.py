@@ -417,3 +417,34 @@ def test_a_change_made_only_on_the_template_lands_in_its_day(
     assert day_reads and all(
         d[-1] == ["id", ">", 0] and any(t[:2] == ["write_date", "<"] for t in d) for d in day_reads
     )
+
+
+def test_pages_left_by_an_earlier_fetch_of_the_day_are_not_reconciled(
+    fake: FakeOdoo, warehouse_url: str, tmp_path: Path
+) -> None:
+    """A day fetched again with other page boundaries leaves the earlier fetch's pages under other names
+    (``after_1000`` then ``after_800``). One of them holds a partner as it was before an edit the next day
+    moved it there: the raw reconciliation reads the latest fetch's pages only, so the day is not reported
+    missing a row that rightly moved."""
+    ids = partners(fake, 2500)
+    fake.tick(3600)
+    data = tmp_path / "data"
+    assert materialize(
+        resources(fake, warehouse_url, data, page_size=1000), DAY, selection=[assets.odoo_customers]
+    ).success
+    fake.now = UTC_MIDNIGHT_PARIS + dt.timedelta(days=1, hours=9)
+    fake.write("res.partner", [ids[1499]], {"name": "Moved Nextday"})
+    fake.tick(3600)
+    next_day = DAY + dt.timedelta(days=1)
+    assert materialize(
+        resources(fake, warehouse_url, data, page_size=1000), next_day, selection=[assets.odoo_customers]
+    ).success
+    assert customers(warehouse_url)[f"odoo-{ids[1499]}"]["partition_day"] == next_day
+
+    again = materialize(resources(fake, warehouse_url, data, page_size=800), DAY, selection=[assets.odoo_customers])
+    stored = RawStore(data).requests("odoo", DAY.isoformat())
+    assert {"res.partner/after_1000", "res.partner/after_800"} <= set(stored)  # both fetches' pages are kept
+    checks = {(e.check_name, e.partition): e for e in again.get_asset_check_evaluations()}
+    reconciled = checks[("rows_match_raw_pages", DAY.isoformat())]
+    assert reconciled.passed, reconciled.metadata
+    assert reconciled.metadata["checked_rows"].value == 2499

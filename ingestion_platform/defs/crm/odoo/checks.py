@@ -48,8 +48,24 @@ def _day(text: str) -> dt.date | None:
     return max(written.astimezone(_PARIS).date(), _FIRST)
 
 
+def _stored_at(meta: dict[str, Any] | None) -> dt.datetime | None:
+    try:
+        return dt.datetime.fromisoformat(str(meta["stored_at"])) if meta and meta.get("stored_at") else None
+    except ValueError:
+        return None
+
+
 def odoo_checks(asset: Any, spec: OdooModel, table: sa.Table) -> list[Check]:
     prefix = f"{spec.name}/after_"
+
+    def latest_fetch(stored: dict[str, dict[str, Any]]) -> list[str]:
+        """The pages of the label's latest fetch: a fetch always stores ``after_0`` first, so a page stored
+        before the latest ``after_0`` is left from an earlier fetch of the same window whose page
+        boundaries differed (records edited in between), and names records as they were then."""
+        since = _stored_at(stored.get(f"{prefix}0"))
+        if since is None:
+            return list(stored)
+        return [r for r, meta in stored.items() if not r.startswith(prefix) or (_stored_at(meta) or since) >= since]
 
     # a product lands in the day of the later of its own and its template's write_date, which its page
     # alone does not tell: a product record of a day's pages is matched by id among all Odoo products (a
@@ -86,6 +102,7 @@ def odoo_checks(asset: Any, spec: OdooModel, table: sa.Table) -> list[Check]:
             row_keys=row_keys,
             record_keys=record_keys,
             requests=lambda request: request.startswith(prefix) and request[len(prefix) :].isdigit(),
+            current=latest_fetch,
             partitions_def=PARTITIONS,
         ),
         dead_letter_check(asset=asset, source=SOURCE, partitions_def=PARTITIONS),
