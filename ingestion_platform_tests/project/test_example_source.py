@@ -392,3 +392,36 @@ def test_a_contract_letter_is_resolved_once_the_source_sends_a_valid_value(
     assert rain_rows(example, get_warehouse(sqlite_url))["north", "N1", "2025-03-15"] == (Decimal("0.2"), "short now")
     # The row the contract refused is resolved once a valid row with its key loads.
     assert [x.request for x in RawStore(data).dead_letters("example_rain")] == []
+
+
+def test_every_load_unit_and_its_checks_run_with_the_heap_frozen(
+    example: SimpleNamespace, warehouse_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Any declared source gets ``lib.ingest.frozen_heap`` from the contract: its loads (inside
+    ``unit.open()``) and its checks (``run.finish()``) run with the objects alive before them frozen for
+    the collector, lifted once the step is done."""
+    import gc
+
+    from ingestion_platform.lib import checks, ingest
+
+    seen: dict[str, list[int]] = {"load": [], "check": []}
+    load, evaluate = ingest.PartitionLoad.load, checks.Check.evaluate
+
+    def counting_load(self: Any, *args: Any, **kwargs: Any) -> Any:
+        seen["load"].append(gc.get_freeze_count())
+        return load(self, *args, **kwargs)
+
+    def counting_evaluate(self: Any, inputs: Any) -> Any:
+        seen["check"].append(gc.get_freeze_count())
+        return evaluate(self, inputs)
+
+    monkeypatch.setattr(ingest.PartitionLoad, "load", counting_load)
+    monkeypatch.setattr(checks.Check, "evaluate", counting_evaluate)
+    drops = tmp_path / "drops"
+    standard_drops(drops)
+    res = resources(example, warehouse_url, tmp_path / "data", UNREACHABLE, drops)
+    assert dg.materialize([example.assets.rain], partition_key="2025-03-14", resources=res,
+                          instance=dg.DagsterInstance.ephemeral()).success  # fmt: skip
+    assert seen["load"] and seen["check"]
+    assert min(seen["load"]) > 1000 and min(seen["check"]) > 1000  # Dagster and the modules: frozen
+    assert gc.get_freeze_count() == 0

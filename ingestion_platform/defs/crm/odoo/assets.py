@@ -58,7 +58,7 @@ from ingestion_platform.defs.crm.source import (
 from ingestion_platform.lib.contract import TableContract
 from ingestion_platform.lib.errors import Parsed
 from ingestion_platform.lib.http import Fetched
-from ingestion_platform.lib.ingest import LoadBehind, LoadConfig, PartitionLoad, SourceRun, frozen_heap
+from ingestion_platform.lib.ingest import LoadBehind, LoadConfig, PartitionLoad, SourceRun
 from ingestion_platform.lib.raw_store import RawStoreResource
 from ingestion_platform.lib.warehouse import WarehouseResource
 
@@ -161,9 +161,8 @@ class Sync:
             assert self.load is not None
             if not self.load.raw_store.exists(self.load.source, self.load.partition, name):
                 return [(after, None)]
-            return [(int(a), None if b is None else int(b)) for a, b in self.land(name, lambda: [])[1]]
 
-        def split() -> list[list[int | None]]:
+        def split() -> list[list[int | None]]:  # a replay reads the stored ranges instead
             readers = max(1, int(self.api.max_concurrency or 1))
             if readers == 1:
                 return [[after, None]]
@@ -175,6 +174,10 @@ class Sync:
             return [[a, b] for a, b in zip([after, *bounds], [*bounds, None], strict=True)]
 
         return [(int(a), None if b is None else int(b)) for a, b in self.land(name, split)[1]]
+
+    def _range_ends(self, records: list[dict[str, Any]], up_to: int | None) -> bool:
+        """Whether a range's page is its last: short, or ending at the range's bound (nothing after it)."""
+        return len(records) < self.page_size or (up_to is not None and int(records[-1]["id"]) >= up_to)
 
     def pages(
         self, spec: OdooModel, span: tuple[str | None, str], extra: Sequence[str] = ()
@@ -206,7 +209,7 @@ class Sync:
                     name = f"{spec.name}/after_{last}"
                     body, records = self.land(name, lambda: [])
                     yield name, body, records
-                    if len(records) < self.page_size or (up_to is not None and int(records[-1]["id"]) >= up_to):
+                    if self._range_ends(records, up_to):
                         break
                     last = int(records[-1]["id"])
             return
@@ -250,7 +253,7 @@ class Sync:
                     if not put(into, (name, page)):
                         return
                     records = page.records
-                    if len(records) < self.page_size or (up_to is not None and int(records[-1]["id"]) >= up_to):
+                    if self._range_ends(records, up_to):
                         break
                     last = int(records[-1]["id"])
             except BaseException as exc:  # raised in the caller's thread, where the page is taken
@@ -534,7 +537,7 @@ def _odoo_asset(
     ) -> Iterator[Any]:
         volume_field = odoo_api.resolved().volume_field
         extra = [volume_field] if volume_field and spec is models.PRODUCTS else []
-        with frozen_heap(), _prompt_threads():
+        with _prompt_threads():
             yield from sync_model(
                 context, config, odoo_api, warehouse, raw_store, spec, contract.table, page_parser, extra
             )
